@@ -29,6 +29,7 @@ test-slow: install
 bench: install
 	$(PY) bench/token_budget.py
 	$(PY) bench/data_pipeline.py
+	$(PY) bench/train_throughput.py
 
 lint: install
 	$(VENV)/bin/ruff check arc24_lib tests bench

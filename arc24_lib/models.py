@@ -119,3 +119,106 @@ def load_tokenizer(model_path: str | Path = EMBEDDED) -> Any:
 
     tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(model_path))
     return fix_pad_token(tokenizer)
+
+
+def default_device() -> str:
+    """`cuda` when a GPU is visible, else `cpu`."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def default_dtype(device: str) -> Any:
+    """bf16 on GPUs that support it, fp16 on older GPUs (T4), fp32 on CPU."""
+    import torch
+
+    if device.startswith("cuda"):
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.float32
+
+
+def load_model(model_path: str | Path = EMBEDDED, adapter_path: str | Path | None = None,
+               device: str | None = None, dtype: Any = None, trainable_adapter: bool = False) -> Any:
+    """A causal LM from a folder, hub id or `embedded`, optionally with a LoRA adapter on top."""
+    from transformers import AutoModelForCausalLM
+
+    device = device or default_device()
+    model = AutoModelForCausalLM.from_pretrained(resolve_model_path(model_path),
+                                                 dtype=dtype or default_dtype(device)).to(device)
+    if adapter_path is not None:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(adapter_path), is_trainable=trainable_adapter)
+    return model
+
+
+# --- M2: context length -----------------------------------------------------------------
+
+def set_context_length(model_path: str | Path, max_model_len: int, rope_theta: float | None = None,
+                       rope_scaling: dict[str, Any] | None = None) -> list[str]:
+    """Write a new usable length into a model folder: config and tokenizer together.
+
+    Sets `max_position_embeddings` and the tokenizer's `model_max_length` to `max_model_len`;
+    optionally a new `rope_theta` and/or a rope scaling (e.g. `{"rope_type": "linear",
+    "factor": 2.0}`). Returns `check_context`'s list of problems, empty when all agree.
+    """
+    from transformers import AutoConfig, AutoTokenizer
+
+    folder = Path(model_path)
+    config = AutoConfig.from_pretrained(folder)
+    rope = dict(getattr(config, "rope_parameters", None) or {})
+    rope.setdefault("rope_type", "default")
+    if rope_theta is not None:
+        rope["rope_theta"] = float(rope_theta)
+    if rope_scaling:
+        if "rope_type" not in rope_scaling:
+            raise ValueError(f"rope_scaling {rope_scaling} needs a rope_type such as 'linear' or 'dynamic'")
+        rope.setdefault("original_max_position_embeddings", config.max_position_embeddings)
+        rope.update(rope_scaling)
+    config.rope_parameters = rope
+    config.max_position_embeddings = int(max_model_len)
+    config.save_pretrained(folder)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    tokenizer.model_max_length = int(max_model_len)
+    tokenizer.save_pretrained(folder)
+    return check_context(folder, max_model_len)
+
+
+def check_context(model_path: str | Path, max_model_len: int | None = None) -> list[str]:
+    """Disagreements between a folder's config, its tokenizer and a requested max_model_len.
+
+    These are what make vLLM refuse a model or return empty predictions; an empty list means
+    the three agree.
+    """
+    config = json.loads((Path(model_path) / "config.json").read_text())
+    tokenizer_config_path = Path(model_path) / "tokenizer_config.json"
+    tokenizer_config = json.loads(tokenizer_config_path.read_text()) if tokenizer_config_path.exists() else {}
+    positions = config.get("max_position_embeddings")
+    tokenizer_length = tokenizer_config.get("model_max_length")
+    problems = []
+    if positions is None:
+        problems.append("config.json has no max_position_embeddings")
+    if tokenizer_length is None or tokenizer_length > 10**9:
+        problems.append(f"tokenizer model_max_length is unset ({tokenizer_length}); set it to {positions}")
+    elif positions is not None and tokenizer_length != positions:
+        problems.append(f"tokenizer model_max_length {tokenizer_length} differs from config "
+                        f"max_position_embeddings {positions}")
+    if max_model_len is not None and positions is not None and max_model_len > positions:
+        problems.append(f"requested max_model_len {max_model_len} exceeds max_position_embeddings {positions}; "
+                        "extend the context with set_context_length first")
+    return problems
+
+
+# --- T3: merge --------------------------------------------------------------------------
+
+def merge_adapter(model_path: str | Path, adapter_path: str | Path, output_dir: str | Path) -> Path:
+    """Merge a LoRA adapter into its base model and save a plain folder (weights + tokenizer)."""
+    import torch
+
+    model = load_model(model_path, adapter_path, device="cpu", dtype=torch.float32)
+    merged = model.merge_and_unload()
+    output_dir = Path(output_dir)
+    merged.save_pretrained(output_dir)
+    tokenizer_source = adapter_path if (Path(adapter_path) / "tokenizer_config.json").exists() else model_path
+    load_tokenizer(tokenizer_source).save_pretrained(output_dir)
+    return output_dir

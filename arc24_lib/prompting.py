@@ -148,9 +148,23 @@ def parse_answer(text: str, encoder: GridEncoder, end_tokens: tuple[str, ...] = 
 
 # --- token budgets ----------------------------------------------------------------------
 
+IGNORE_INDEX = -100  # label of tokens that carry no loss
+
+
+def tokenize_prompt(tokenizer: Any, prompt: Prompt) -> tuple[list[int], list[int]]:
+    """(input ids, labels) of prompt + answer; labels are IGNORE_INDEX on every prompt token.
+
+    Prompt and answer are tokenized apart, so the prompt's ids are exactly those a model is
+    given at inference, and the loss falls on the answer tokens alone (end token included).
+    """
+    prompt_ids = tokenizer(prompt.text, add_special_tokens=False)["input_ids"]
+    answer_ids = tokenizer(prompt.answer, add_special_tokens=False)["input_ids"] if prompt.answer else []
+    return prompt_ids + answer_ids, [IGNORE_INDEX] * len(prompt_ids) + answer_ids
+
+
 def count_tokens(tokenizer: Any, prompt: Prompt) -> int:
     """Number of tokens of the prompt plus its answer, as the model sees them in training."""
-    return len(tokenizer(prompt.text + prompt.answer, add_special_tokens=False)["input_ids"])
+    return len(tokenize_prompt(tokenizer, prompt)[0])
 
 
 def fit_prompt(task: Task, encoder: GridEncoder, prompt_version: str, tokenizer: Any, max_seq_len: int,

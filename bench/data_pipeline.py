@@ -35,7 +35,7 @@ def main() -> None:
     from arc24_lib.data import load_builtin
     from arc24_lib.encoders import DEFAULT_ENCODER, parse_encoder
     from arc24_lib.models import load_tokenizer
-    from arc24_lib.prompting import create_prompt
+    from arc24_lib.prompting import create_prompt, tokenize_prompt
 
     tasks = list(load_builtin(args.dataset))
     tokenizer = load_tokenizer("embedded")
@@ -54,7 +54,7 @@ def main() -> None:
         t1 = time.perf_counter()
         prompt = create_prompt(task, encoder, "output-from-examples-v0", tokenizer)
         t2 = time.perf_counter()
-        n_tokens += len(tokenizer(prompt.text + prompt.answer, add_special_tokens=False)["input_ids"])
+        n_tokens += len(tokenize_prompt(tokenizer, prompt)[0])
         t3 = time.perf_counter()
         spent["augment"] += t1 - t0
         spent["prompt"] += t2 - t1

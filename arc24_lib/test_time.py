@@ -1,0 +1,156 @@
+"""Test-time fine-tuning: a LoRA adapter per task trained on its own train pairs in leave-one-out
+form, bounded by steps and by a time budget (T2)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from arc24_lib.data import Dataset, Task
+from arc24_lib.prompting import check_prompt_version
+from arc24_lib.training import TrainingOptions
+
+logger = logging.getLogger(__name__)
+RESULT_FILE = "ttt_result.json"
+SUMMARY_FILE = "ttt_summary.jsonl"
+
+
+@dataclass
+class TestTimeConfig(TrainingOptions):
+    """Test-time fine-tuning of one adapter per task (or one shared by all tasks)."""
+
+    __test__ = False  # not a pytest test class despite its name
+
+    output_dir: str = field(default="outputs/test_time_fine_tuning", metadata={"help": "one folder per task"})
+    prompt_version: str = field(default="output-from-examples-v0", metadata={"help": "prompt version (R2)"})
+    max_steps: int = field(default=150, metadata={"help": "optimizer steps per task"})
+    learning_rate: float = field(default=1e-3, metadata={"help": "peak learning rate"})
+    lr_scheduler_type: str = field(default="constant", metadata={"help": "lr schedule"})
+    warmup_ratio: float = field(default=0.0, metadata={"help": "share of steps spent warming up"})
+    batch_size: int = field(default=1, metadata={"help": "samples per optimizer step"})
+    logging_steps: int = field(default=5, metadata={"help": "log the loss every this many steps"})
+    time_budget_s: float | None = field(default=None, metadata={"help": "stop a task's training after this"})
+    early_stop_loss: float | None = field(default=None, metadata={
+        "help": "stop a task once its logged training loss falls below this"})
+    shared_adapter: bool = field(default=False, metadata={"help": "one adapter for all tasks together"})
+    min_train_pairs: int = field(default=2, metadata={"help": "tasks with fewer train pairs are skipped"})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_prompt_version(self.prompt_version)
+        if self.min_train_pairs < 2:
+            raise ValueError("min_train_pairs must be at least 2: leave-one-out needs two train pairs")
+        if self.time_budget_s is not None and self.time_budget_s <= 0:
+            raise ValueError(f"time_budget_s is {self.time_budget_s}; give a positive number of seconds")
+
+
+def _stopping_callback(time_budget_s: float | None, early_stop_loss: float | None) -> Any:
+    from transformers import TrainerCallback
+
+    class StopEarly(TrainerCallback):
+        """Stops training at the time budget, or once the logged loss is below a threshold."""
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.start, self.reason = time.perf_counter(), "max_steps"
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if time_budget_s is not None and time.perf_counter() - self.start >= time_budget_s:
+                control.should_training_stop, self.reason = True, "time_budget"
+            return control
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if early_stop_loss is not None and logs and logs.get("loss", float("inf")) < early_stop_loss:
+                control.should_training_stop, self.reason = True, "early_stop_loss"
+            return control
+
+    return StopEarly()
+
+
+def _train_adapter(tasks: list[Task], name: str, config: TestTimeConfig, tokenizer: Any, device: str,
+                   output_dir: Path) -> dict[str, Any]:
+    """Train one adapter on the leave-one-out forms of `tasks`; save it and return its result."""
+    from arc24_lib.encoders import parse_encoder
+    from arc24_lib.partitions import leave_one_out
+    from arc24_lib.samples import SampleSource, TrainingSamples
+    from arc24_lib.training import make_trainer, prepare_model, training_arguments
+
+    start = time.perf_counter()
+    forms = [form for task in tasks for form in leave_one_out(task)]
+    samples = TrainingSamples([SampleSource(forms, config.prompt_version)], parse_encoder(config.grid_encoder),
+                              tokenizer, config.max_seq_len, config.random_seed, config.augmentation_config(),
+                              config.problem_augmentation_config(), max_skips=200)
+    stopper = _stopping_callback(config.time_budget_s, config.early_stop_loss)
+    args = training_arguments(config, output_dir / "trainer", device, disable_tqdm=True)
+    trainer = make_trainer(prepare_model(config, device), tokenizer, args, samples, callbacks=[stopper])
+    trainer.train()
+    trainer.model.save_pretrained(output_dir)
+    tokenizer.save_pretrained(output_dir)
+    losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
+    return {"task_id": name, "status": "trained", "stop_reason": stopper.reason, "steps": trainer.state.global_step,
+            "seconds": round(time.perf_counter() - start, 2), "first_loss": losses[0] if losses else None,
+            "final_loss": losses[-1] if losses else None, "samples_trimmed": samples.counts.trimmed,
+            "samples_skipped": samples.counts.skipped, "adapter_path": str(output_dir)}
+
+
+def _skip_reason(task: Task, config: TestTimeConfig, tokenizer: Any) -> str | None:
+    from arc24_lib.encoders import parse_encoder
+    from arc24_lib.partitions import leave_one_out
+    from arc24_lib.prompting import fit_prompt
+
+    if len(task.train) < config.min_train_pairs:
+        return f"only {len(task.train)} train pairs; leave-one-out needs {config.min_train_pairs}"
+    encoder = parse_encoder(config.grid_encoder)
+    if not any(fit_prompt(form, encoder, config.prompt_version, tokenizer, config.max_seq_len)[0]
+               for form in leave_one_out(task)):
+        return f"no leave-one-out prompt fits max_seq_len {config.max_seq_len}"
+    return None
+
+
+def fine_tune_at_test_time(dataset: Dataset, config: TestTimeConfig) -> list[dict[str, Any]]:
+    """Train an adapter per task (or one shared); skip and report tasks that cannot be trained.
+
+    Each task's adapter and `ttt_result.json` go to `output_dir/<task_id>/`; a rerun keeps the
+    tasks already done. One line per task is appended to `output_dir/ttt_summary.jsonl`.
+    """
+    from tqdm.auto import tqdm
+    from transformers import set_seed
+
+    from arc24_lib.config import save_config
+    from arc24_lib.models import default_device, load_tokenizer
+
+    root = Path(config.output_dir)
+    save_config(config, root / "test_time_config.json")
+    device = config.device or default_device()
+    tokenizer = load_tokenizer(config.model_path)
+    groups = [("shared", list(dataset))] if config.shared_adapter else [(t.task_id, [t]) for t in dataset]
+    results = []
+    for name, tasks in tqdm(groups, desc="test-time fine-tuning", unit="task"):
+        folder = root / name
+        if (folder / RESULT_FILE).exists():  # done in an earlier run; failed tasks are tried again
+            previous = json.loads((folder / RESULT_FILE).read_text())
+            if previous["status"] != "failed":
+                results.append(previous)
+                continue
+        reasons = {task.task_id: _skip_reason(task, config, tokenizer) for task in tasks}
+        trainable = [task for task in tasks if reasons[task.task_id] is None]
+        try:
+            if not trainable:
+                result = {"task_id": name, "status": "skipped", "reason": "; ".join(filter(None, reasons.values()))}
+            else:
+                set_seed(config.random_seed)
+                result = _train_adapter(trainable, name, config, tokenizer, device, folder)
+        except Exception as error:  # one failing task must not sink the run
+            logger.exception("test-time fine-tuning failed for %s", name)
+            result = {"task_id": name, "status": "failed", "reason": f"{type(error).__name__}: {error}"}
+        if result["status"] != "trained":
+            logger.warning("task %s %s: %s", name, result["status"], result["reason"])
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / RESULT_FILE).write_text(json.dumps(result, indent=2))
+        with open(root / SUMMARY_FILE, "a") as summary:
+            summary.write(json.dumps(result) + "\n")
+        results.append(result)
+    return results

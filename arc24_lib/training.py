@@ -1,0 +1,255 @@
+"""Fine-tuning with the Hugging Face Trainer and PEFT: LoRA or full weights, answer-only loss (T1).
+
+Run from the command line (one process, or several GPUs through accelerate):
+    python -m arc24_lib.training --train_datasets arc-agi-1/training output-from-examples-v0 \\
+        --max_steps 1000 --output_dir outputs/ft
+    accelerate launch --num_processes 2 -m arc24_lib.training --n_gpus 2 ...
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from arc24_lib.augmentation import AugmentationConfig, ProblemAugmentationConfig
+from arc24_lib.config import parse_config, save_config
+from arc24_lib.encoders import DEFAULT_ENCODER
+from arc24_lib.prompting import PROMPT_VERSIONS, check_prompt_version
+
+logger = logging.getLogger(__name__)
+
+LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup",
+              "inverse_sqrt", "reduce_lr_on_plateau", "cosine_with_min_lr", "warmup_stable_decay")
+
+
+@dataclass
+class TrainingOptions:
+    """What fine-tuning and test-time fine-tuning share: model, adapter, optimisation, augmentation."""
+
+    # --- model ---
+    model_path: str = field(default="embedded", metadata={"help": "model folder, hub id or `embedded`"})
+    adapter_path: str | None = field(default=None, metadata={"help": "LoRA adapter to continue training"})
+    output_dir: str = field(default="outputs/fine_tuning", metadata={"help": "where results are written"})
+    device: str | None = field(default=None, metadata={"help": "cpu or cuda; default: cuda when visible"})
+    # --- prompt ---
+    grid_encoder: str = field(default=DEFAULT_ENCODER, metadata={"help": "grid encoder string (R1)"})
+    max_seq_len: int = field(default=2048, metadata={"help": "longest sample in tokens; longer ones are trimmed"})
+    # --- optimisation ---
+    max_steps: int = field(default=1000, metadata={"help": "optimizer steps"})
+    learning_rate: float = field(default=1e-4, metadata={"help": "peak learning rate"})
+    lr_scheduler_type: str = field(default="linear", metadata={"help": "lr schedule", "choices": SCHEDULERS})
+    warmup_ratio: float = field(default=0.05, metadata={"help": "share of steps spent warming up (0-1)"})
+    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay"})
+    max_grad_norm: float = field(default=1.0, metadata={"help": "gradient clipping norm"})
+    batch_size: int = field(default=16, metadata={"help": "effective batch: samples per optimizer step"})
+    per_device_train_batch_size: int = field(default=1, metadata={"help": "samples per forward pass"})
+    n_gpus: int = field(default=1, metadata={"help": "processes under accelerate launch (1 on CPU)"})
+    gradient_checkpointing: bool = field(default=False, metadata={"help": "trade compute for memory"})
+    random_seed: int = field(default=7, metadata={"help": "seed of sampling, augmentation and init"})
+    logging_steps: int = field(default=10, metadata={"help": "log the loss every this many steps"})
+    report_to: list[str] = field(default_factory=list, metadata={"help": "tensorboard and/or wandb"})
+    # --- LoRA ---
+    use_lora: bool = field(default=True, metadata={"help": "train a LoRA adapter; false: all weights"})
+    lora_r: int = field(default=32, metadata={"help": "LoRA rank"})
+    lora_alpha: int | None = field(default=None, metadata={"help": "LoRA alpha; default: 2 × lora_r"})
+    lora_dropout: float = field(default=0.0, metadata={"help": "dropout on the LoRA input"})
+    use_rslora: bool = field(default=False, metadata={"help": "rank-stabilised LoRA scaling alpha/sqrt(r)"})
+    lora_target_modules: list[str] = field(default_factory=lambda: list(LORA_TARGETS),
+                                           metadata={"help": "module names that get an adapter"})
+    # --- augmentation (A1, A2) ---
+    geometric_augmentation: bool = field(default=True, metadata={"help": "random rotation/flip per sample"})
+    permute_colors: bool = field(default=True, metadata={"help": "random colour permutation per sample"})
+    keep_background_probability: float = field(default=1.0, metadata={"help": "chance colour 0 stays"})
+    shuffle_train_pairs: bool = field(default=True, metadata={"help": "random train pair order"})
+    swap_train_and_test: bool = field(default=True, metadata={"help": "random choice of the target pair"})
+    problem_augmentation_probability: float = field(default=0.0, metadata={
+        "help": "chance a sample transforms only its inputs or outputs (A2)"})
+
+    def __post_init__(self) -> None:
+        if self.batch_size % (self.per_device_train_batch_size * self.n_gpus):
+            raise ValueError(f"batch_size {self.batch_size} must be a multiple of per_device_train_batch_size "
+                             f"{self.per_device_train_batch_size} × n_gpus {self.n_gpus}")
+        if not 0.0 <= self.warmup_ratio < 1.0:
+            raise ValueError(f"warmup_ratio is {self.warmup_ratio}; it must be in [0, 1)")
+        if self.adapter_path and not self.use_lora:
+            raise ValueError("adapter_path needs use_lora=True (or merge the adapter first with merge_adapter)")
+        if self.max_steps < 1 or self.max_seq_len < 16:
+            raise ValueError(f"max_steps {self.max_steps} and max_seq_len {self.max_seq_len} must be positive")
+        unknown = set(self.report_to) - {"tensorboard", "wandb"}
+        if unknown:
+            raise ValueError(f"report_to has {sorted(unknown)}; choose among tensorboard, wandb")
+
+    @property
+    def gradient_accumulation_steps(self) -> int:
+        return self.batch_size // (self.per_device_train_batch_size * self.n_gpus)
+
+    def augmentation_config(self) -> AugmentationConfig:
+        return AugmentationConfig(self.geometric_augmentation, self.permute_colors,
+                                  self.keep_background_probability, self.shuffle_train_pairs,
+                                  self.swap_train_and_test)
+
+    def problem_augmentation_config(self) -> ProblemAugmentationConfig:
+        return ProblemAugmentationConfig(probability=self.problem_augmentation_probability)
+
+
+@dataclass
+class FineTuningConfig(TrainingOptions):
+    """Fine-tuning on several datasets, each paired with a prompt version."""
+
+    train_datasets: list[tuple[str, str]] = field(
+        default_factory=lambda: [("arc-agi-1/training", "output-from-examples-v0")],
+        metadata={"help": "pairs of (dataset name or path, prompt version)"})
+    val_dataset: tuple[str, str] | None = field(default=None, metadata={
+        "help": "(dataset, prompt version) whose test inputs give the validation loss"})
+    eval_steps: int = field(default=100, metadata={"help": "validate every this many steps"})
+    save_steps: int = field(default=100, metadata={"help": "checkpoint every this many steps"})
+    save_total_limit: int | None = field(default=3, metadata={"help": "checkpoints kept"})
+    resume: bool = field(default=True, metadata={"help": "continue from the last checkpoint in output_dir"})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for _, prompt_version in [*self.train_datasets, *([self.val_dataset] if self.val_dataset else [])]:
+            check_prompt_version(prompt_version)
+        if not self.train_datasets:
+            raise ValueError(f"train_datasets is empty; give pairs like (arc-agi-1/training, {PROMPT_VERSIONS[0]})")
+
+
+# --- model ------------------------------------------------------------------------------
+
+def prepare_model(options: TrainingOptions, device: str) -> Any:
+    """The model to train: base with a new or continued LoRA adapter, or the full model."""
+    import torch
+    from peft import LoraConfig, PeftModel, get_peft_model
+
+    from arc24_lib.models import load_model
+
+    dtype = torch.float32 if device == "cpu" else None
+    model = load_model(options.model_path, device=device, dtype=dtype)
+    if options.gradient_checkpointing:
+        model.gradient_checkpointing_enable()
+        model.enable_input_require_grads()
+    if not options.use_lora:
+        return model
+    if options.adapter_path:
+        return PeftModel.from_pretrained(model, options.adapter_path, is_trainable=True)
+    lora = LoraConfig(r=options.lora_r, lora_alpha=options.lora_alpha or 2 * options.lora_r,
+                      lora_dropout=options.lora_dropout, target_modules=options.lora_target_modules,
+                      use_rslora=options.use_rslora, task_type="CAUSAL_LM")
+    return get_peft_model(model, lora)
+
+
+def training_arguments(options: TrainingOptions, output_dir: str | Path, device: str, **overrides: Any) -> Any:
+    """TrainingArguments from our options (mixed precision on GPU, plain fp32 on CPU)."""
+    import torch
+    from transformers import TrainingArguments
+
+    on_gpu = device.startswith("cuda")
+    bf16 = on_gpu and torch.cuda.is_bf16_supported()
+    values = dict(
+        output_dir=str(output_dir), max_steps=options.max_steps,
+        per_device_train_batch_size=options.per_device_train_batch_size,
+        gradient_accumulation_steps=options.gradient_accumulation_steps,
+        learning_rate=options.learning_rate, lr_scheduler_type=options.lr_scheduler_type,
+        warmup_steps=options.warmup_ratio, weight_decay=options.weight_decay,
+        max_grad_norm=options.max_grad_norm, seed=options.random_seed, logging_steps=options.logging_steps,
+        report_to=options.report_to or "none", use_cpu=not on_gpu, bf16=bf16, fp16=on_gpu and not bf16,
+        remove_unused_columns=False, dataloader_num_workers=0, save_strategy="no",
+    )
+    values.update(overrides)
+    return TrainingArguments(**values)
+
+
+def make_trainer(model: Any, tokenizer: Any, args: Any, train_dataset: Any, eval_dataset: Any = None,
+                 callbacks: list[Any] | None = None) -> Any:
+    """A transformers Trainer wired with our padding collator; the tokenizer is saved with checkpoints."""
+    from transformers import Trainer
+
+    from arc24_lib.samples import PadCollator
+
+    return Trainer(model=model, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset,
+                   data_collator=PadCollator(tokenizer.pad_token_id), processing_class=tokenizer,
+                   callbacks=callbacks)
+
+
+def answer_loss(model: Any, samples: list[dict[str, list[int]]], pad_token_id: int, batch_size: int = 4) -> float:
+    """Mean cross-entropy per answer token over samples (the quantity training lowers)."""
+    import torch
+
+    from arc24_lib.samples import PadCollator
+
+    collate, total, count = PadCollator(pad_token_id), 0.0, 0
+    device = next(model.parameters()).device
+    model.eval()
+    with torch.no_grad():
+        for start in range(0, len(samples), batch_size):
+            batch = {k: v.to(device) for k, v in collate(samples[start:start + batch_size]).items()}
+            n_answer = int((batch["labels"][:, 1:] != -100).sum())  # labels are shifted inside the model
+            total += float(model(**batch).loss) * n_answer
+            count += n_answer
+    return total / count
+
+
+# --- fine-tuning ------------------------------------------------------------------------
+
+def _last_checkpoint(output_dir: Path) -> str | None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    return get_last_checkpoint(str(output_dir)) if output_dir.is_dir() else None
+
+
+def fine_tune(config: FineTuningConfig, callbacks: list[Any] | None = None) -> dict[str, Any]:
+    """Fine-tune as configured; writes checkpoints, the final model/adapter, config and a summary."""
+    from transformers import set_seed
+
+    from arc24_lib.data import get_dataset
+    from arc24_lib.encoders import parse_encoder
+    from arc24_lib.models import default_device, load_tokenizer
+    from arc24_lib.samples import SampleSource, TrainingSamples, fixed_samples
+
+    start = time.perf_counter()
+    output_dir = Path(config.output_dir)
+    save_config(config, output_dir / "fine_tuning_config.json")
+    set_seed(config.random_seed)
+    device = config.device or default_device()
+    encoder = parse_encoder(config.grid_encoder)
+    tokenizer = load_tokenizer(config.model_path)
+    sources = [SampleSource(list(get_dataset(name)), version) for name, version in config.train_datasets]
+    samples = TrainingSamples(sources, encoder, tokenizer, config.max_seq_len, config.random_seed,
+                              config.augmentation_config(), config.problem_augmentation_config())
+    eval_samples, eval_args = None, {}
+    if config.val_dataset:
+        name, version = config.val_dataset
+        eval_samples = fixed_samples(list(get_dataset(name)), version, encoder, tokenizer, config.max_seq_len)
+        eval_args = dict(eval_strategy="steps", eval_steps=config.eval_steps, per_device_eval_batch_size=1)
+    args = training_arguments(config, output_dir, device, save_strategy="steps", save_steps=config.save_steps,
+                              save_total_limit=config.save_total_limit, **eval_args)
+    trainer = make_trainer(prepare_model(config, device), tokenizer, args, samples, eval_samples, callbacks)
+    checkpoint = _last_checkpoint(output_dir) if config.resume else None
+    if checkpoint:
+        logger.info("resuming from %s", checkpoint)
+    result = trainer.train(resume_from_checkpoint=checkpoint)
+    trainer.save_model(str(output_dir))
+    tokenizer.save_pretrained(output_dir)
+    losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
+    summary = {"global_step": trainer.state.global_step, "resumed_from": checkpoint,
+               "train_loss": result.training_loss, "last_logged_loss": losses[-1] if losses else None,
+               "samples_made": samples.counts.made, "samples_trimmed": samples.counts.trimmed,
+               "samples_skipped": samples.counts.skipped, "seconds": time.perf_counter() - start}
+    (output_dir / "train_summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command-line entry: every FineTuningConfig field is a flag."""
+    logging.basicConfig(level=os.environ.get("LOGLEVEL", "INFO"))
+    print(json.dumps(fine_tune(parse_config(FineTuningConfig, argv)), indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+import json
+import time
+
+import numpy as np
+import pytest
+
+from arc24_lib.data import Dataset, Example, Task
+from arc24_lib.encoders import DEFAULT_ENCODER, parse_encoder
+from arc24_lib.models import load_model, load_tokenizer
+from arc24_lib.partitions import subset_by_ids
+from arc24_lib.prompting import create_prompt, parse_answer
+from arc24_lib.test_time import SUMMARY_FILE, TestTimeConfig, fine_tune_at_test_time
+
+
+def tiny_config(tmp_path, model_path, **overrides):
+    values = dict(model_path=str(model_path), output_dir=str(tmp_path / "ttt"), max_steps=6, lora_r=4,
+                  learning_rate=1e-3, logging_steps=1, max_seq_len=1024)
+    values.update(overrides)
+    return TestTimeConfig(**values)
+
+
+def test_ttt_adapter_per_task_skips_untrainable_and_resumes(tmp_path, tiny_model_path, arc1_training):
+    one_pair = arc1_training["6150a2bd"]
+    one_pair = Task("one-pair", one_pair.train[:1], [Example(one_pair.test[0].input)])
+    huge = Task("huge", [Example(np.zeros((30, 30), int), np.ones((30, 30), int))] * 3,
+                [Example(np.zeros((30, 30), int))])
+    tasks = {t.task_id: t for t in [arc1_training["0d3d703e"].without_solutions(), one_pair, huge]}
+    results = fine_tune_at_test_time(Dataset("mixed", tasks), tiny_config(tmp_path, tiny_model_path))
+    by_id = {r["task_id"]: r for r in results}
+    assert by_id["0d3d703e"]["status"] == "trained" and by_id["0d3d703e"]["steps"] == 6
+    assert by_id["one-pair"]["status"] == "skipped" and "only 1 train pairs" in by_id["one-pair"]["reason"]
+    assert by_id["huge"]["status"] == "skipped" and "fits max_seq_len" in by_id["huge"]["reason"]
+    adapter = tmp_path / "ttt" / "0d3d703e"
+    assert (adapter / "adapter_model.safetensors").exists() and (adapter / "tokenizer_config.json").exists()
+    assert load_model(tiny_model_path, adapter, device="cpu") is not None
+    lines = (tmp_path / "ttt" / SUMMARY_FILE).read_text().splitlines()
+    assert [json.loads(line)["task_id"] for line in lines] == list(tasks)
+    # a rerun keeps finished tasks and trains nothing again
+    started = time.perf_counter()
+    again = fine_tune_at_test_time(Dataset("mixed", tasks), tiny_config(tmp_path, tiny_model_path))
+    assert again == results and time.perf_counter() - started < 5
+    assert len((tmp_path / "ttt" / SUMMARY_FILE).read_text().splitlines()) == 3
+
+
+def test_ttt_stops_at_time_budget_and_at_low_loss(tmp_path, tiny_model_path, arc1_training):
+    tasks = subset_by_ids(arc1_training, ["0d3d703e"])
+    timed = fine_tune_at_test_time(tasks, tiny_config(tmp_path / "a", tiny_model_path, max_steps=10_000,
+                                                   time_budget_s=2.0))[0]
+    assert timed["stop_reason"] == "time_budget" and 0 < timed["steps"] < 10_000 and timed["seconds"] < 30
+    early = fine_tune_at_test_time(tasks, tiny_config(tmp_path / "b", tiny_model_path, max_steps=50,
+                                                   early_stop_loss=100.0))[0]
+    assert early["stop_reason"] == "early_stop_loss" and early["steps"] == 1
+
+
+def test_ttt_shared_adapter_for_all_tasks(tmp_path, tiny_model_path, arc1_training):
+    tasks = subset_by_ids(arc1_training, ["0d3d703e", "6150a2bd"])
+    results = fine_tune_at_test_time(tasks, tiny_config(tmp_path, tiny_model_path, shared_adapter=True))
+    assert [r["task_id"] for r in results] == ["shared"] and results[0]["steps"] == 6
+    assert (tmp_path / "ttt" / "shared" / "adapter_model.safetensors").exists()
+
+
+@pytest.mark.slow
+def test_ttt_embedded_model_solves_6150a2bd(tmp_path, arc1_training):
+    """The real SmolLM2 learns task 6150a2bd (rotate 180°) from its two train pairs alone."""
+    task = arc1_training["6150a2bd"]
+    config = TestTimeConfig(model_path="embedded", output_dir=str(tmp_path / "ttt"), max_steps=150, lora_r=32,
+                            learning_rate=1e-3, max_seq_len=1024, device="cpu")
+    result = fine_tune_at_test_time(subset_by_ids(arc1_training, ["6150a2bd"]), config)[0]
+    assert result["status"] == "trained" and result["final_loss"] < result["first_loss"] / 4
+    tokenizer = load_tokenizer("embedded")
+    model = load_model("embedded", result["adapter_path"], device="cpu")
+    encoder = parse_encoder(DEFAULT_ENCODER)
+    prompt = create_prompt(task.without_solutions(), encoder, config.prompt_version, tokenizer)
+    inputs = tokenizer(prompt.text, return_tensors="pt", add_special_tokens=False)
+    output = model.generate(**inputs, max_new_tokens=40, do_sample=False, pad_token_id=tokenizer.pad_token_id)
+    answer = tokenizer.decode(output[0, inputs["input_ids"].shape[1]:])
+    assert np.array_equal(parse_answer(answer, encoder, (tokenizer.eos_token,)), task.test[0].output), answer

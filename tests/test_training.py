@@ -1,0 +1,172 @@
+import itertools
+import json
+
+import numpy as np
+import pytest
+import torch
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, TrainerCallback
+
+from arc24_lib.config import config_from_dict, parse_config
+from arc24_lib.data import save_dataset
+from arc24_lib.encoders import DEFAULT_ENCODER, parse_encoder
+from arc24_lib.models import check_context, load_model, load_tokenizer, merge_adapter, set_context_length
+from arc24_lib.partitions import subset_by_ids
+from arc24_lib.prompting import IGNORE_INDEX, PROMPT_VERSIONS, create_prompt, tokenize_prompt
+from arc24_lib.samples import SampleSource, TrainingSamples, fixed_samples
+from arc24_lib.training import FineTuningConfig, answer_loss, fine_tune
+
+TASK_IDS = ["6150a2bd", "0d3d703e", "74dd1130"]
+
+
+@pytest.fixture(scope="module")
+def small_challenges(tmp_path_factory, arc1_training):
+    path = tmp_path_factory.mktemp("data") / "small_challenges.json"
+    return save_dataset(subset_by_ids(arc1_training, TASK_IDS), path)
+
+
+@pytest.mark.parametrize("prompt_version", PROMPT_VERSIONS)
+def test_labels_cover_exactly_the_answer_tokens(smollm2_tokenizer, arc1_training, prompt_version):
+    tokenizer = smollm2_tokenizer
+    source = SampleSource(list(subset_by_ids(arc1_training, TASK_IDS)), prompt_version)
+    samples = TrainingSamples([source], parse_encoder(DEFAULT_ENCODER), tokenizer, 2048, seed=0)
+    for sample in itertools.islice(samples, 6):
+        ids, labels = sample["input_ids"], sample["labels"]
+        first_answer = next(i for i, label in enumerate(labels) if label != IGNORE_INDEX)
+        assert all(label == IGNORE_INDEX for label in labels[:first_answer])
+        assert labels[first_answer:] == ids[first_answer:]
+        assert ids[-1] == tokenizer.eos_token_id
+        assert tokenizer.decode(ids[:first_answer]).endswith("<|im_start|>assistant\n")
+    task = arc1_training["6150a2bd"]
+    prompt = create_prompt(task, parse_encoder(DEFAULT_ENCODER), prompt_version, tokenizer)
+    ids, labels = tokenize_prompt(tokenizer, prompt)
+    answer_ids = [i for i, label in zip(ids, labels, strict=True) if label != IGNORE_INDEX]
+    assert tokenizer.decode(answer_ids) == prompt.answer
+
+
+def test_samples_trim_then_skip_and_count(smollm2_tokenizer, arc1_training):
+    task = arc1_training["007bbfb7"]  # five 3x3 -> 9x9 pairs, ~1000 tokens
+    samples = TrainingSamples([SampleSource([task], "output-from-examples-v0")], parse_encoder(DEFAULT_ENCODER),
+                              smollm2_tokenizer, max_seq_len=600, seed=0)
+    batch = list(itertools.islice(samples, 5))
+    assert all(len(sample["input_ids"]) <= 600 for sample in batch)
+    assert samples.counts.trimmed == 5 and samples.counts.skipped == 0
+    tiny = TrainingSamples([SampleSource([task], "output-from-examples-v0")], parse_encoder(DEFAULT_ENCODER),
+                           smollm2_tokenizer, max_seq_len=100, seed=0, max_skips=20)
+    with pytest.raises(RuntimeError, match="longer than max_seq_len 100"):
+        next(iter(tiny))
+    assert tiny.counts.skipped == 20
+
+
+def test_fine_tune_tiny_model_halves_answer_loss(tmp_path, tiny_model_path, small_challenges, smollm2_tokenizer):
+    config = FineTuningConfig(model_path=str(tiny_model_path), output_dir=str(tmp_path / "ft"), use_lora=False,
+                              train_datasets=[(str(small_challenges), "output-from-examples-v0")],
+                              max_steps=60, batch_size=2, learning_rate=3e-3, warmup_ratio=0.1,
+                              logging_steps=10, save_steps=1000, max_seq_len=1024)
+    tokenizer = load_tokenizer(tiny_model_path)
+    from arc24_lib.data import load_dataset
+
+    samples = fixed_samples(list(load_dataset(small_challenges)), "output-from-examples-v0",
+                            parse_encoder(DEFAULT_ENCODER), tokenizer, 1024)
+    before = answer_loss(load_model(tiny_model_path, device="cpu"), samples, tokenizer.pad_token_id)
+    summary = fine_tune(config)
+    after = answer_loss(load_model(tmp_path / "ft", device="cpu"), samples, tokenizer.pad_token_id)
+    assert summary["global_step"] == 60
+    assert after < before / 2, (before, after)
+    saved = json.loads((tmp_path / "ft" / "fine_tuning_config.json").read_text())
+    assert saved["max_steps"] == 60 and saved["train_datasets"][0][1] == "output-from-examples-v0"
+    assert AutoTokenizer.from_pretrained(tmp_path / "ft").pad_token_id != tokenizer.eos_token_id
+
+
+class StopAt(TrainerCallback):
+    """Stands in for an interrupted run: stops training after `step`."""
+
+    def __init__(self, step):
+        self.step, self.steps_seen = step, []
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.steps_seen.append(state.global_step)
+        if state.global_step >= self.step:
+            control.should_training_stop = True
+        return control
+
+
+def test_fine_tune_resumes_from_last_checkpoint(tmp_path, tiny_model_path, small_challenges):
+    values = dict(model_path=str(tiny_model_path), output_dir=str(tmp_path / "ft"),
+                  train_datasets=[(str(small_challenges), "output-from-examples-v1")], max_steps=8, batch_size=2,
+                  per_device_train_batch_size=1, learning_rate=1e-3, logging_steps=1, save_steps=2, lora_r=4,
+                  max_seq_len=1024)
+    first = StopAt(4)
+    fine_tune(FineTuningConfig(**values), callbacks=[first])
+    assert first.steps_seen[-1] == 4 and (tmp_path / "ft" / "checkpoint-4" / "adapter_model.safetensors").exists()
+    assert (tmp_path / "ft" / "checkpoint-4" / "tokenizer_config.json").exists()
+    second = StopAt(1000)
+    summary = fine_tune(FineTuningConfig(**values), callbacks=[second])
+    assert summary["resumed_from"].endswith("checkpoint-4")
+    assert second.steps_seen == [5, 6, 7, 8] and summary["global_step"] == 8
+
+
+def test_merged_adapter_answers_like_base_plus_adapter(tmp_path, tiny_model_path, arc1_training):
+    from peft import LoraConfig, get_peft_model
+
+    torch.manual_seed(0)
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_path)
+    model = get_peft_model(base, LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj", "down_proj"],
+                                            init_lora_weights=False))  # random, non-zero adapter
+    model.save_pretrained(tmp_path / "adapter")
+    merged_path = merge_adapter(tiny_model_path, tmp_path / "adapter", tmp_path / "merged")
+    tokenizer = load_tokenizer(tiny_model_path)
+    prompt = create_prompt(arc1_training["6150a2bd"], parse_encoder(DEFAULT_ENCODER), "output-from-examples-v0",
+                           tokenizer)
+    inputs = tokenizer(prompt.text, return_tensors="pt", add_special_tokens=False)
+
+    def greedy(m):
+        out = m.generate(**inputs, max_new_tokens=24, do_sample=False, pad_token_id=tokenizer.pad_token_id)
+        return out[0, inputs["input_ids"].shape[1]:].tolist()
+
+    with_adapter = greedy(load_model(tiny_model_path, tmp_path / "adapter", device="cpu"))
+    merged = AutoModelForCausalLM.from_pretrained(merged_path)
+    assert with_adapter == greedy(merged)
+    assert with_adapter != greedy(AutoModelForCausalLM.from_pretrained(tiny_model_path))  # adapter matters
+
+
+def test_extended_context_reloads_consistently_and_runs_past_old_length(tmp_path, smollm2_tokenizer):
+    import copy
+
+    from conftest import build_tiny_model
+
+    folder = build_tiny_model(tmp_path / "short", copy.deepcopy(smollm2_tokenizer), max_position_embeddings=256)
+    assert check_context(folder, 512)  # asking for more than the model has is reported
+    problems = set_context_length(folder, 512, rope_theta=50000.0, rope_scaling={"rope_type": "linear", "factor": 2.0})
+    assert problems == [] and check_context(folder, 512) == []
+    config, tokenizer = AutoConfig.from_pretrained(folder), AutoTokenizer.from_pretrained(folder)
+    assert config.max_position_embeddings == tokenizer.model_max_length == 512
+    assert config.rope_parameters["rope_type"] == "linear" and config.rope_parameters["factor"] == 2.0
+    assert config.rope_parameters["rope_theta"] == 50000.0
+    model = AutoModelForCausalLM.from_pretrained(folder)
+    ids = torch.randint(10, 1000, (1, 400))
+    logits = model(input_ids=ids).logits
+    assert logits.shape == (1, 400, len(tokenizer)) and torch.isfinite(logits).all()
+    # a tokenizer that disagrees with the config is caught
+    tokenizer.model_max_length = 300
+    tokenizer.save_pretrained(folder)
+    assert any("differs" in problem for problem in check_context(folder))
+
+
+def test_fine_tuning_config_rejects_typos_and_bad_values():
+    with pytest.raises(ValueError, match="did you mean 'learning_rate'"):
+        config_from_dict(FineTuningConfig, {"learningrate": 1e-4})
+    with pytest.raises(ValueError, match="max_steps must be of type int"):
+        config_from_dict(FineTuningConfig, {"max_steps": "10"})
+    with pytest.raises(ValueError, match="multiple of per_device_train_batch_size"):
+        FineTuningConfig(batch_size=3, per_device_train_batch_size=2)
+    with pytest.raises(ValueError, match="unknown prompt version"):
+        FineTuningConfig(train_datasets=[("arc-agi-1/training", "v7")])
+    config = parse_config(FineTuningConfig, ["--train_datasets", "a.json", "output-from-examples-v1",
+                                             "--train_datasets", "b.json", "input-from-inputs-v0",
+                                             "--no-use_lora", "--max_steps", "5", "--lora_target_modules", "q_proj"])
+    assert config.train_datasets == [("a.json", "output-from-examples-v1"), ("b.json", "input-from-inputs-v0")]
+    assert config.use_lora is False and config.max_steps == 5 and config.lora_target_modules == ["q_proj"]
+    assert config.gradient_accumulation_steps == 16
+    with pytest.raises(SystemExit):
+        parse_config(FineTuningConfig, ["--max_stepz", "5"])
+    assert np.isclose(config.learning_rate, 1e-4)
