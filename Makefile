@@ -30,6 +30,7 @@ bench: install
 	$(PY) bench/token_budget.py
 	$(PY) bench/data_pipeline.py
 	$(PY) bench/train_throughput.py
+	$(PY) bench/inference_throughput.py
 
 lint: install
 	$(VENV)/bin/ruff check arc24_lib tests bench

@@ -1,0 +1,285 @@
+"""AIRV: augment, infer, revert. N predictions per test input spread over geometries and colour/order
+permutations, each reverted to the original frame, parsed and appended to a jsonl file as it
+completes; a rerun with the same output folder skips what is recorded (I2)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import math
+import os
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from arc24_lib.augmentation import (
+    AugmentationConfig,
+    TaskAugmentation,
+    augment_task,
+    inference_augmentations,
+    revert_grid,
+)
+from arc24_lib.data import MAX_SIDE, Dataset, Task
+from arc24_lib.encoders import DEFAULT_ENCODER, GridEncoder, parse_encoder
+from arc24_lib.inference.backend import BACKENDS, Backend, GenerationConfig, make_backend
+from arc24_lib.prompting import fit_prompt, parse_answer
+
+logger = logging.getLogger(__name__)
+PREDICTIONS_FILE = "predictions.jsonl"
+FAILURES_FILE = "failures.jsonl"
+
+
+@dataclass
+class InferenceConfig:
+    """Augmented inference over a dataset."""
+
+    # --- model ---
+    model_path: str = field(default="embedded", metadata={"help": "model folder, hub id or `embedded`"})
+    adapter_path: str | None = field(default=None, metadata={"help": "one LoRA adapter for every task"})
+    adapters_dir: str | None = field(default=None, metadata={
+        "help": "folder of per-task adapters (<task_id>/adapter_config.json), e.g. test-time training output"})
+    backend: str = field(default="hf", metadata={"help": "inference backend", "choices": BACKENDS})
+    output_dir: str = field(default="outputs/inference", metadata={"help": "predictions.jsonl goes here"})
+    # --- prompts and decoding ---
+    grid_encoder: str = field(default=DEFAULT_ENCODER, metadata={"help": "grid encoder string (R1)"})
+    prompt_version: str = field(default="output-from-examples-v0", metadata={"help": "prompt version (R2)"})
+    predictions_per_test_input: int = field(default=8, metadata={"help": "augmented predictions per test input"})
+    max_seq_len: int = field(default=8192, metadata={"help": "prompt + answer tokens; train pairs are dropped"})
+    max_new_tokens: int | None = field(default=None, metadata={
+        "help": "answer length limit; default: enough for the largest output the task suggests"})
+    temperature: float = field(default=0.0, metadata={"help": "0 for greedy decoding"})
+    batch_size: int = field(default=16, metadata={"help": "prompts per generation call"})
+    random_seed: int = field(default=0, metadata={"help": "seed of the augmentations"})
+    geometric_augmentation: bool = field(default=True, metadata={"help": "spread over the 8 geometries"})
+    permute_colors: bool = field(default=True, metadata={"help": "random colour permutation per prediction"})
+    shuffle_train_pairs: bool = field(default=True, metadata={"help": "random train pair order"})
+    # --- backend options ---
+    device: str | None = field(default=None, metadata={"help": "hf: cpu or cuda; default: cuda when visible"})
+    tensor_parallel_size: int = field(default=1, metadata={"help": "vllm: GPUs per model"})
+    gpu_memory_utilization: float = field(default=0.9, metadata={"help": "vllm: share of GPU memory"})
+    enforce_eager: bool = field(default=False, metadata={"help": "vllm: no CUDA graphs (faster start)"})
+
+    def __post_init__(self) -> None:
+        from arc24_lib.prompting import check_prompt_version
+
+        check_prompt_version(self.prompt_version)
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend is {self.backend!r}; choose one of {BACKENDS}")
+        if self.predictions_per_test_input < 1 or self.batch_size < 1:
+            raise ValueError("predictions_per_test_input and batch_size must be at least 1")
+
+    def build_backend(self) -> Backend:
+        if self.backend == "vllm":
+            return make_backend("vllm", self.model_path, max_model_len=self.max_seq_len,
+                                tensor_parallel_size=self.tensor_parallel_size,
+                                gpu_memory_utilization=self.gpu_memory_utilization,
+                                enforce_eager=self.enforce_eager)
+        return make_backend("hf", self.model_path, device=self.device, batch_size=self.batch_size)
+
+    def augmentation_config(self) -> AugmentationConfig:
+        return AugmentationConfig(geometric=self.geometric_augmentation, permute_colors=self.permute_colors,
+                                  shuffle_train_pairs=self.shuffle_train_pairs, swap_train_and_test=False)
+
+
+@dataclass(frozen=True)
+class PlannedPrediction:
+    """One prediction to make: which test input, under which augmentation, with which prompt."""
+
+    task_id: str
+    test_index: int
+    augmentation_index: int
+    augmentation: TaskAugmentation
+    prompt: str | None  # None when no prompt fits max_seq_len
+    max_new_tokens: int
+
+    @property
+    def key(self) -> tuple[str, int, int]:
+        return self.task_id, self.test_index, self.augmentation_index
+
+
+def answer_token_budget(task: Task, test_index: int, encoder: GridEncoder, tokenizer: Any) -> int:
+    """Tokens enough for the largest answer the task's train pairs suggest (sides scaled like theirs)."""
+    rows, cols = task.test[test_index].input.shape
+    row_ratio = max(ex.output.shape[0] / ex.input.shape[0] for ex in task.train)
+    col_ratio = max(ex.output.shape[1] / ex.input.shape[1] for ex in task.train)
+    largest = [max(ex.output.shape[i] for ex in task.train) for i in (0, 1)]
+    shape = (min(MAX_SIDE, max(largest[0], math.ceil(rows * row_ratio)) + 2),
+             min(MAX_SIDE, max(largest[1], math.ceil(cols * col_ratio)) + 2))
+    text = encoder.to_text(np.full(shape, 8))
+    return len(tokenizer(text, add_special_tokens=False)["input_ids"]) + 16
+
+
+def plan_predictions(task: Task, config: InferenceConfig, encoder: GridEncoder,
+                     tokenizer: Any) -> list[PlannedPrediction]:
+    """Every prediction of a task: the same N augmentations (identity first) for each test input."""
+    rng = np.random.default_rng([config.random_seed, zlib.crc32(task.task_id.encode())])
+    augmentations = inference_augmentations(task, config.predictions_per_test_input, rng,
+                                            config.augmentation_config())
+    plan = []
+    for test_index in range(len(task.test)):
+        budget = config.max_new_tokens or answer_token_budget(task, test_index, encoder, tokenizer)
+        for index, augmentation in enumerate(augmentations):
+            augmented = augment_task(task, augmentation)
+            prompt, _ = fit_prompt(augmented, encoder, config.prompt_version, tokenizer,
+                                   config.max_seq_len - budget, test_index)
+            plan.append(PlannedPrediction(task.task_id, test_index, index, augmentation,
+                                          None if prompt is None else prompt.text, budget))
+    return plan
+
+
+def read_predictions(path: str | Path) -> list[dict[str, Any]]:
+    """Records of a predictions.jsonl; a line cut short by a crash is ignored."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    records = []
+    for line in path.read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            logger.warning("ignoring a truncated line in %s", path)
+    return records
+
+
+def _record(planned: PlannedPrediction, text: str, grid: Any, logprob: float | None, n_tokens: int) -> dict[str, Any]:
+    return {"task_id": planned.task_id, "test_index": planned.test_index,
+            "augmentation_index": planned.augmentation_index, "augmentation": planned.augmentation.to_dict(),
+            "text": text, "grid": None if grid is None else grid.tolist(), "cumulative_logprob": logprob,
+            "n_tokens": n_tokens}
+
+
+class _JsonlWriter:
+    """Appends records and flushes them to disk at once, so a killed run loses nothing written."""
+
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists() and path.stat().st_size and not path.read_bytes().endswith(b"\n"):
+            with open(path, "a") as file:  # a crash cut the last line: start a fresh one
+                file.write("\n")
+        self.file = open(path, "a")
+
+    def write(self, records: list[dict[str, Any]]) -> None:
+        self.file.write("".join(json.dumps(record) + "\n" for record in records))
+        self.file.flush()
+        os.fsync(self.file.fileno())
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def _adapter_for(task_id: str, config: InferenceConfig) -> str | None:
+    if config.adapters_dir:
+        folder = Path(config.adapters_dir) / task_id
+        if (folder / "adapter_config.json").exists():
+            return str(folder)
+        logger.warning("no adapter for task %s in %s; using %s", task_id, config.adapters_dir,
+                       config.adapter_path or "the base model")
+    return config.adapter_path
+
+
+def _generate_records(chunk: list[PlannedPrediction], config: InferenceConfig, backend: Backend,
+                      encoder: GridEncoder, end_tokens: tuple[str, ...], adapter: str | None) -> list[dict[str, Any]]:
+    """Generate one chunk of prompts and turn the answers into reverted, parsed records."""
+    generation_config = GenerationConfig(max_new_tokens=max(p.max_new_tokens for p in chunk),
+                                         temperature=config.temperature,  # a seed per chunk, same on resume
+                                         seed=config.random_seed + zlib.crc32(repr(chunk[0].key).encode()))
+    generations = backend.generate([p.prompt for p in chunk], generation_config, adapter,
+                                   max_new_tokens=[p.max_new_tokens for p in chunk])
+    records = []
+    for planned, generation in zip(chunk, generations, strict=True):
+        grid = parse_answer(generation.text, encoder, end_tokens)
+        grid = None if grid is None else revert_grid(grid, planned.augmentation)
+        records.append(_record(planned, generation.text, grid, generation.cumulative_logprob, generation.n_tokens))
+    return records
+
+
+def _pending_predictions(dataset: Dataset, config: InferenceConfig, tokenizer: Any, done: set[tuple],
+                         writer: _JsonlWriter, fail: Any) -> list[tuple[str | None, PlannedPrediction]]:
+    """(adapter, prediction) still to make, in task order; prompts too long are recorded as unanswered."""
+    encoder, pending = parse_encoder(config.grid_encoder), []
+    for task in dataset:
+        try:
+            plan = [p for p in plan_predictions(task, config, encoder, tokenizer) if p.key not in done]
+        except Exception as error:  # one bad task must not sink the run
+            fail(task.task_id, error)
+            continue
+        unprompted = [p for p in plan if p.prompt is None]
+        if unprompted:
+            logger.warning("task %s: %d prompts do not fit max_seq_len %d", task.task_id, len(unprompted),
+                           config.max_seq_len)
+            writer.write([_record(p, "", None, None, 0) for p in unprompted])
+        adapter = _adapter_for(task.task_id, config)
+        pending += [(adapter, p) for p in plan if p.prompt is not None]
+    return pending
+
+
+def run_airv(dataset: Dataset, config: InferenceConfig, backend: Backend | None = None, tokenizer: Any = None,
+             stop_after: int | None = None) -> Path:
+    """Predict every test input of every task; returns the predictions.jsonl path.
+
+    Prompts of consecutive tasks that share an adapter are batched together, `batch_size` per
+    generation call, and written as each call completes. Records already in the output folder
+    are kept and not made again. A task that fails is logged to failures.jsonl and the run goes
+    on. `stop_after` ends the run after about that many new records (an interruption, for tests).
+    """
+    from tqdm.auto import tqdm
+
+    from arc24_lib.config import save_config
+    from arc24_lib.models import load_tokenizer
+
+    output_dir = Path(config.output_dir)
+    save_config(config, output_dir / "inference_config.json")
+    path = output_dir / PREDICTIONS_FILE
+    done = {(r["task_id"], r["test_index"], r["augmentation_index"]) for r in read_predictions(path)}
+    backend = backend or config.build_backend()
+    tokenizer = tokenizer or getattr(backend, "tokenizer", None) or load_tokenizer(config.model_path)
+    encoder, end_tokens = parse_encoder(config.grid_encoder), (tokenizer.eos_token,)
+    failed: set[str] = set()
+
+    def fail(task_id: str, error: Exception) -> None:
+        logger.error("inference failed for task %s: %s: %s", task_id, type(error).__name__, error)
+        failed.add(task_id)
+        with open(output_dir / FAILURES_FILE, "a") as failures:
+            failures.write(json.dumps({"task_id": task_id, "error": f"{type(error).__name__}: {error}"}) + "\n")
+
+    writer = _JsonlWriter(path)
+    try:
+        pending = _pending_predictions(dataset, config, tokenizer, done, writer, fail)
+        progress, written = tqdm(total=len(pending), desc="AIRV predictions", unit="prediction"), 0
+        for adapter, group in itertools.groupby(pending, key=lambda item: item[0]):
+            group = [planned for _, planned in group]
+            for start in range(0, len(group), config.batch_size):
+                chunk = [p for p in group[start:start + config.batch_size] if p.task_id not in failed]
+                for records in _chunk_records(chunk, config, backend, encoder, end_tokens, adapter, fail):
+                    writer.write(records)
+                    written += len(records)
+                progress.update(len(group[start:start + config.batch_size]))
+                if stop_after is not None and written >= stop_after:
+                    return path
+        progress.close()
+    finally:
+        writer.close()
+    return path
+
+
+def _chunk_records(chunk: list[PlannedPrediction], config: InferenceConfig, backend: Backend, encoder: GridEncoder,
+                   end_tokens: tuple[str, ...], adapter: str | None, fail: Any) -> list[list[dict[str, Any]]]:
+    """Records of a chunk; when the chunk fails, each of its tasks is tried alone so only the culprit fails."""
+    if not chunk:
+        return []
+    try:
+        return [_generate_records(chunk, config, backend, encoder, end_tokens, adapter)]
+    except Exception as error:
+        task_ids = list(dict.fromkeys(p.task_id for p in chunk))
+        if len(task_ids) == 1:
+            fail(task_ids[0], error)
+            return []
+        results = []
+        for task_id in task_ids:
+            results += _chunk_records([p for p in chunk if p.task_id == task_id], config, backend, encoder,
+                                      end_tokens, adapter, fail)
+        return results

@@ -1,0 +1,60 @@
+"""The backend interface: prompts in; per output its text, token ids, log-probability and length."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+BACKENDS = ("hf", "vllm")
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One model output for one prompt."""
+
+    text: str  # decoded new tokens, the end token excluded
+    token_ids: list[int]  # new tokens, the end token included when generation stopped on it
+    cumulative_logprob: float  # sum of the log-probabilities of token_ids
+    n_tokens: int
+
+
+@dataclass
+class GenerationConfig:
+    """How to decode: greedy when temperature is 0."""
+
+    max_new_tokens: int = field(default=1024, metadata={"help": "longest answer in tokens"})
+    temperature: float = field(default=0.0, metadata={"help": "0 for greedy decoding"})
+    top_p: float = field(default=1.0, metadata={"help": "nucleus sampling mass (with temperature > 0)"})
+    seed: int = field(default=0, metadata={"help": "seed of sampled decoding"})
+
+    def __post_init__(self) -> None:
+        if self.max_new_tokens < 1 or self.temperature < 0 or not 0 < self.top_p <= 1:
+            raise ValueError(f"bad generation config {self}: need max_new_tokens >= 1, temperature >= 0, "
+                             "0 < top_p <= 1")
+
+
+class Backend(Protocol):
+    """What the AIRV loop needs from a model runtime."""
+
+    def generate(self, prompts: Sequence[str], config: GenerationConfig, adapter_path: str | None = None,
+                 max_new_tokens: Sequence[int] | None = None) -> list[Generation]:
+        """One generation per prompt, in the prompts' order, with an optional LoRA adapter.
+
+        `max_new_tokens`, when given, is a limit per prompt in place of `config.max_new_tokens`:
+        each answer is exactly what the prompt alone would give with its own limit.
+        """
+        ...
+
+
+def make_backend(name: str, model_path: str = "embedded", **options: Any) -> Backend:
+    """Build a backend by name; vLLM is imported only when chosen."""
+    if name == "hf":
+        from arc24_lib.inference.hf import HFBackend
+
+        return HFBackend(model_path, **options)
+    if name == "vllm":
+        from arc24_lib.inference.vllm import VLLMBackend
+
+        return VLLMBackend(model_path, **options)
+    raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")

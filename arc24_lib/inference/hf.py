@@ -1,0 +1,136 @@
+"""Hugging Face transformers backend: batched generation with left padding and KV cache, CPU or GPU."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from arc24_lib.inference.backend import Generation, GenerationConfig
+from arc24_lib.models import default_device, load_model, load_tokenizer
+
+logger = logging.getLogger(__name__)
+
+
+class HFBackend:
+    """Generation with `model.generate`; prompts are grouped by length into batches of `batch_size`."""
+
+    def __init__(self, model_path: str = "embedded", device: str | None = None, dtype: Any = None,
+                 batch_size: int = 16):
+        self.device = device or default_device()
+        self.tokenizer = load_tokenizer(model_path)
+        self.tokenizer.padding_side = "left"  # new tokens must follow every prompt directly
+        self.model = load_model(model_path, device=self.device, dtype=dtype).eval()
+        self.batch_size = batch_size
+        self.adapter_path: str | None = None
+
+    def _use_adapter(self, adapter_path: str | Path | None) -> None:
+        """Load a LoRA adapter in place of the current one (or go back to the base model)."""
+        from peft import PeftModel
+
+        adapter_path = None if adapter_path is None else str(adapter_path)
+        if adapter_path == self.adapter_path:
+            return
+        if isinstance(self.model, PeftModel):
+            self.model = self.model.unload()  # the base model without any adapter
+        if adapter_path is not None:
+            self.model = PeftModel.from_pretrained(self.model, adapter_path).eval()
+        self.adapter_path = adapter_path
+
+    def generate(self, prompts: Sequence[str], config: GenerationConfig, adapter_path: str | None = None,
+                 max_new_tokens: Sequence[int] | None = None) -> list[Generation]:
+        """One generation per prompt, in order; `max_new_tokens` optionally limits each prompt."""
+        self._use_adapter(adapter_path)
+        limits = list(max_new_tokens) if max_new_tokens is not None else [config.max_new_tokens] * len(prompts)
+        lengths = [len(ids) for ids in self.tokenizer(list(prompts), add_special_tokens=False)["input_ids"]]
+        order = sorted(range(len(prompts)), key=lambda i: lengths[i])  # similar lengths share a batch
+        results: dict[int, Generation] = {}
+        for start in range(0, len(order), self.batch_size):
+            batch = order[start:start + self.batch_size]
+            generations = self._generate_batch([prompts[i] for i in batch], config, [limits[i] for i in batch])
+            results.update(zip(batch, generations, strict=True))
+        return [results[i] for i in range(len(prompts))]
+
+    @torch.no_grad()
+    def _generate_batch(self, prompts: list[str], config: GenerationConfig, limits: list[int]) -> list[Generation]:
+        from transformers import StoppingCriteriaList
+
+        inputs = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
+        sampling = config.temperature > 0
+        if not sampling:
+            return self._greedy_batch(inputs["input_ids"], inputs["attention_mask"], limits)
+        torch.manual_seed(config.seed)
+        prompt_length = inputs["input_ids"].shape[1]
+        output = self.model.generate(
+            **inputs, max_new_tokens=max(limits), do_sample=sampling,
+            temperature=config.temperature if sampling else None, top_p=config.top_p if sampling else None,
+            top_k=None, pad_token_id=self.tokenizer.pad_token_id, eos_token_id=self.tokenizer.eos_token_id,
+            stopping_criteria=StoppingCriteriaList([_RowLimits(prompt_length, limits, self.device)]),
+            return_dict_in_generate=True, output_scores=True)
+        new_tokens = output.sequences[:, prompt_length:]  # (batch, new)
+        logprobs = self.model.compute_transition_scores(output.sequences, output.scores, normalize_logits=True)
+        return [self._to_generation(new_tokens[row], logprobs[row], limits[row]) for row in range(len(prompts))]
+
+    @torch.no_grad()
+    def _greedy_batch(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                      limits: list[int]) -> list[Generation]:
+        """Greedy decoding with a KV cache that drops each row as soon as it ends, so short answers
+        free the batch instead of being padded until the longest one ends."""
+        from transformers import DynamicCache
+
+        eos = self.tokenizer.eos_token_id
+        cache = DynamicCache()
+        positions = (attention_mask.cumsum(-1) - 1).clamp(min=0)  # left padding: count real tokens only
+        logits = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions,
+                            past_key_values=cache, use_cache=True, logits_to_keep=1).logits[:, -1]
+        rows = torch.arange(len(limits), device=self.device)  # which prompt each live row belongs to
+        limit_of_row = torch.tensor(limits, device=self.device)
+        next_position = positions[:, -1] + 1
+        tokens: list[list[int]] = [[] for _ in limits]
+        logprobs: list[list[float]] = [[] for _ in limits]
+        n_new = 0
+        while True:
+            step_logprobs = torch.log_softmax(logits.float(), dim=-1)
+            chosen = step_logprobs.argmax(dim=-1)  # (rows,)
+            chosen_logprob = step_logprobs.gather(1, chosen[:, None])[:, 0]
+            for row, token, logprob in zip(rows.tolist(), chosen.tolist(), chosen_logprob.tolist(), strict=True):
+                tokens[row].append(token)
+                logprobs[row].append(logprob)
+            n_new += 1
+            finished = (chosen == eos) | (limit_of_row[rows] <= n_new)
+            if bool(finished.all()):
+                break
+            if bool(finished.any()):
+                keep = (~finished).nonzero()[:, 0]
+                cache.batch_select_indices(keep)
+                rows, chosen = rows[keep], chosen[keep]
+                attention_mask, next_position = attention_mask[keep], next_position[keep]
+            attention_mask = torch.cat([attention_mask, attention_mask.new_ones(len(rows), 1)], dim=1)
+            logits = self.model(input_ids=chosen[:, None], attention_mask=attention_mask, use_cache=True,
+                                position_ids=next_position[:, None], past_key_values=cache).logits[:, -1]
+            next_position = next_position + 1
+        return [self._to_generation(torch.tensor(ids), torch.tensor(lps), limit)
+                for ids, lps, limit in zip(tokens, logprobs, limits, strict=True)]
+
+    def _to_generation(self, tokens: torch.Tensor, logprobs: torch.Tensor, limit: int) -> Generation:
+        ids = tokens.tolist()[:limit]
+        eos = self.tokenizer.eos_token_id
+        end = ids.index(eos) + 1 if eos in ids else len(ids)  # keep the end token, drop padding after it
+        ids = ids[:end]
+        text_ids = ids[:-1] if ids and ids[-1] == eos else ids
+        return Generation(text=self.tokenizer.decode(text_ids, skip_special_tokens=True), token_ids=ids,
+                          cumulative_logprob=float(logprobs[:end].sum()), n_tokens=len(ids))
+
+
+class _RowLimits:
+    """A stopping criterion that ends each row of a batch at its own number of new tokens."""
+
+    def __init__(self, prompt_length: int, limits: list[int], device: str):
+        self.prompt_length = prompt_length
+        self.limits = torch.tensor(limits, device=device)
+
+    def __call__(self, input_ids: torch.Tensor, scores: Any, **kwargs: Any) -> torch.Tensor:
+        return (input_ids.shape[1] - self.prompt_length) >= self.limits  # (batch,) bool

@@ -1,0 +1,49 @@
+"""The inference half of the pipeline in one call: AIRV → voting → submission.json → metrics report."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from arc24_lib.data import Dataset
+from arc24_lib.inference.airv import InferenceConfig, read_predictions, run_airv
+from arc24_lib.inference.backend import Backend
+from arc24_lib.selection import select_attempts
+from arc24_lib.submission import write_json_atomic, write_submission
+
+logger = logging.getLogger(__name__)
+
+
+def vote_and_report(dataset: Dataset, predictions_path: str | Path, output_dir: str | Path,
+                    picture_task_ids: list[str] | None = None) -> dict[str, Any]:
+    """Vote two attempts per test input, write submission.json, and metrics + report where outputs are known."""
+    from arc24_lib.evaluation import evaluate, markdown_table, write_report
+
+    output_dir = Path(output_dir)
+    records = read_predictions(predictions_path)
+    attempts = select_attempts(records, {task.task_id: len(task.test) for task in dataset})
+    write_json_atomic(attempts, output_dir / "attempts.json")
+    outputs: dict[str, Any] = {"submission": write_submission(dataset, attempts, output_dir / "submission.json"),
+                               "attempts": output_dir / "attempts.json", "n_predictions": len(records)}
+    if any(task.has_solutions for task in dataset):
+        result = evaluate(records, attempts, dataset)
+        outputs["metrics"] = write_json_atomic(result, output_dir / "metrics.json")
+        outputs["report"] = write_report(result, attempts, dataset, output_dir, picture_task_ids)
+        outputs["summary"] = result["summary"]
+        outputs["solved"] = sum(values["vote_2"] == 1.0 for values in result["per_task"].values())
+        logger.info("metrics over %d tasks:\n%s", result["n_tasks"], markdown_table(result, per_task=False))
+    return outputs
+
+
+def predict(dataset: Dataset, config: InferenceConfig, backend: Backend | None = None) -> dict[str, Any]:
+    """AIRV predictions for every test input, then `vote_and_report` into the same output folder.
+
+    The model never sees test outputs: AIRV runs on the dataset with them removed.
+    """
+    hidden = Dataset(dataset.name, {task.task_id: task.without_solutions() for task in dataset})
+    predictions = run_airv(hidden, config, backend=backend)
+    outputs = vote_and_report(dataset, predictions, config.output_dir)
+    (Path(config.output_dir) / "outputs.json").write_text(json.dumps(outputs, default=str, indent=2))
+    return outputs

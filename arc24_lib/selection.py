@@ -1,0 +1,59 @@
+"""Selecting two attempts per test input from many predictions: voting (I3)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+Attempts = dict[str, list[list[list[list[int]] | None]]]  # task id → per test input → attempts (grids or None)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A distinct predicted grid with its votes."""
+
+    grid: tuple[tuple[int, ...], ...]
+    count: int
+    mean_logprob: float
+
+    def as_list(self) -> list[list[int]]:
+        return [list(row) for row in self.grid]
+
+
+def rank_candidates(records: Iterable[dict[str, Any]]) -> list[Candidate]:
+    """Identical grids grouped, ranked by count, then by mean log-probability (ties)."""
+    votes: dict[tuple, list[float]] = defaultdict(list)
+    for record in records:
+        if record.get("grid") is not None:
+            logprob = record.get("cumulative_logprob")
+            votes[tuple(map(tuple, record["grid"]))].append(float("-inf") if logprob is None else logprob)
+    candidates = [Candidate(grid, len(logprobs), sum(logprobs) / len(logprobs)) for grid, logprobs in votes.items()]
+    return sorted(candidates, key=lambda c: (-c.count, -c.mean_logprob))
+
+
+def group_records(records: Iterable[dict[str, Any]]) -> dict[tuple[str, int], list[dict[str, Any]]]:
+    """Prediction records grouped by (task id, test index)."""
+    groups: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
+    for record in records:
+        groups[record["task_id"], record["test_index"]].append(record)
+    return groups
+
+
+def select_attempts(records: Iterable[dict[str, Any]], n_test_inputs: dict[str, int],
+                    n_attempts: int = 2) -> Attempts:
+    """For every task and test input, the top `n_attempts` voted grids (None where nothing was predicted).
+
+    `n_test_inputs` maps each task id to its number of test inputs, so test inputs without
+    any prediction are still listed.
+    """
+    groups = group_records(records)
+    attempts: Attempts = {}
+    for task_id, count in n_test_inputs.items():
+        attempts[task_id] = []
+        for test_index in range(count):
+            ranked = rank_candidates(groups.get((task_id, test_index), []))[:n_attempts]
+            grids: list[Any] = [candidate.as_list() for candidate in ranked]
+            attempts[task_id].append(grids + [None] * (n_attempts - len(grids)))
+    return attempts

@@ -1,0 +1,198 @@
+import json
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from arc24_lib.augmentation import augment_task
+from arc24_lib.data import Dataset
+from arc24_lib.encoders import DEFAULT_ENCODER, parse_encoder
+from arc24_lib.evaluation import evaluate
+from arc24_lib.inference.airv import InferenceConfig, plan_predictions, read_predictions, run_airv
+from arc24_lib.inference.backend import Generation, GenerationConfig, make_backend
+from arc24_lib.inference.hf import HFBackend
+from arc24_lib.partitions import subset_by_ids
+from arc24_lib.selection import select_attempts
+
+# small tasks, two with several test inputs, several with non-square grids
+TASK_IDS = ["6150a2bd", "0d3d703e", "74dd1130", "e9afcf9a", "d631b094", "44f52bb0", "27a28665", "a85d4709"]
+
+
+def hidden(dataset):
+    """The dataset as a competition shows it: test outputs removed."""
+    return Dataset(dataset.name, {t.task_id: t.without_solutions() for t in dataset})
+
+
+class OracleBackend:
+    """A stand-in model: answers each augmented prompt with the augmented true output (no language model)."""
+
+    def __init__(self, dataset, config, tokenizer):
+        encoder = parse_encoder(config.grid_encoder)
+        self.answers = {}
+        for task in dataset:
+            for planned in plan_predictions(task, config, encoder, tokenizer):
+                augmented = augment_task(task, planned.augmentation)
+                self.answers[planned.prompt] = encoder.to_text(augmented.test[planned.test_index].output)
+
+    def generate(self, prompts, config, adapter_path=None, max_new_tokens=None):
+        return [Generation(self.answers[p], [1, 2], -0.5, 2) for p in prompts]
+
+
+def test_airv_reverts_every_augmentation_exactly(tmp_path, arc1_training, smollm2_tokenizer):
+    tasks = subset_by_ids(arc1_training, TASK_IDS)
+    assert any(len(task.test) > 1 for task in tasks)
+    config = InferenceConfig(output_dir=str(tmp_path), predictions_per_test_input=16, batch_size=5)
+    oracle = OracleBackend(tasks, config, smollm2_tokenizer)
+    path = run_airv(hidden(tasks), config, backend=oracle, tokenizer=smollm2_tokenizer)
+    records = read_predictions(path)
+    assert len(records) == 16 * sum(len(task.test) for task in tasks)
+    assert len({r["augmentation"]["geometry"] for r in records}) == 8
+    for record in records:
+        truth = tasks[record["task_id"]].test[record["test_index"]].output
+        assert np.array_equal(record["grid"], truth), record["augmentation"]
+    attempts = select_attempts(records, {t.task_id: len(t.test) for t in tasks})
+    result = evaluate(records, attempts, tasks)
+    assert result["summary"]["accuracy"] == 1.0 and result["summary"]["vote_1"] == 1.0
+    assert result["summary"]["unanswered"] == 0.0 and result["n_tasks"] == len(TASK_IDS)
+
+
+@pytest.fixture(scope="module")
+def tiny_backend(tiny_model_path):
+    return HFBackend(str(tiny_model_path), device="cpu", batch_size=8)
+
+
+def test_hf_backend_batched_equals_one_at_a_time(tiny_backend, arc1_training):
+    encoder = parse_encoder(DEFAULT_ENCODER)
+    from arc24_lib.prompting import create_prompt
+
+    prompts = [create_prompt(t.without_solutions(), encoder, "output-from-examples-v0", tiny_backend.tokenizer).text
+               for t in subset_by_ids(arc1_training, TASK_IDS)]
+    prompts.append("<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n")  # far shorter: much left padding
+    config = GenerationConfig(max_new_tokens=12)
+    batched = tiny_backend.generate(prompts, config)
+    single = [tiny_backend.generate([p], config)[0] for p in prompts]
+    assert [g.text for g in batched] == [g.text for g in single]
+    assert [g.token_ids for g in batched] == [g.token_ids for g in single]
+    for b, s in zip(batched, single, strict=True):
+        assert b.n_tokens == len(b.token_ids) <= 12 and b.cumulative_logprob < 0
+        assert b.cumulative_logprob == pytest.approx(s.cumulative_logprob, abs=1e-3)
+    sampled = GenerationConfig(max_new_tokens=6, temperature=1.0, seed=3)
+    first, again = tiny_backend.generate(prompts[:3], sampled), tiny_backend.generate(prompts[:3], sampled)
+    assert [g.token_ids for g in first] == [g.token_ids for g in again]  # seeded sampling repeats
+    assert all(0 < g.n_tokens <= 6 and g.cumulative_logprob < 0 for g in first)
+    # a limit per prompt gives each answer exactly as its own limit alone would
+    limits = [3, 12, 7, 1, 12, 5, 9, 2, 4][:len(prompts)]
+    limited = tiny_backend.generate(prompts, config, max_new_tokens=limits)
+    for generation, limit, prompt in zip(limited, limits, prompts, strict=True):
+        alone = tiny_backend.generate([prompt], GenerationConfig(max_new_tokens=limit))[0]
+        assert generation.token_ids == alone.token_ids and len(generation.token_ids) <= limit
+
+
+def tiny_config(tmp_path, model_path, **overrides):
+    values = dict(model_path=str(model_path), output_dir=str(tmp_path), predictions_per_test_input=3,
+                  batch_size=2, max_new_tokens=10, device="cpu")
+    values.update(overrides)
+    return InferenceConfig(**values)
+
+
+def test_airv_interrupted_then_resumed_equals_uninterrupted(tmp_path, tiny_backend, tiny_model_path, arc1_training):
+    tasks = hidden(subset_by_ids(arc1_training, TASK_IDS[:4]))
+    full = read_predictions(run_airv(tasks, tiny_config(tmp_path / "full", tiny_model_path), backend=tiny_backend))
+    assert len(full) == 3 * sum(len(t.test) for t in tasks)
+    config = tiny_config(tmp_path / "resumed", tiny_model_path)
+    run_airv(tasks, config, backend=tiny_backend, stop_after=5)
+    assert 5 <= len(read_predictions(tmp_path / "resumed" / "predictions.jsonl")) < len(full)
+    resumed = read_predictions(run_airv(tasks, config, backend=tiny_backend))
+    key = lambda r: (r["task_id"], r["test_index"], r["augmentation_index"])  # noqa: E731
+    assert len({key(r) for r in resumed}) == len(resumed) == len(full)
+    assert sorted(resumed, key=key) == sorted(full, key=key)
+
+
+def test_airv_killed_process_then_resumed(tmp_path, tiny_backend, tiny_model_path, arc1_training):
+    tasks = hidden(subset_by_ids(arc1_training, TASK_IDS[:4]))
+    from arc24_lib.config import save_config
+    from arc24_lib.data import save_dataset
+
+    challenges = save_dataset(tasks, tmp_path / "tasks_challenges.json", with_solutions=False)
+    full = read_predictions(run_airv(tasks, tiny_config(tmp_path / "full", tiny_model_path), backend=tiny_backend))
+    config = tiny_config(tmp_path / "killed", tiny_model_path)
+    config_path = save_config(config, tmp_path / "killed_config.json")
+    script = ("import sys; from arc24_lib.config import load_config; from arc24_lib.data import load_dataset;"
+              "from arc24_lib.inference.airv import InferenceConfig, run_airv;"
+              "run_airv(load_dataset(sys.argv[1]), load_config(InferenceConfig, sys.argv[2]))")
+    process = subprocess.Popen([sys.executable, "-c", script, str(challenges), str(config_path)],
+                               stderr=subprocess.DEVNULL)
+    path = tmp_path / "killed" / "predictions.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and (not path.exists() or len(path.read_text().splitlines()) < 4):
+        time.sleep(0.05)
+    process.kill()
+    process.wait()
+    assert 4 <= len(read_predictions(path)) < len(full)
+    with open(path, "a") as file:  # a line cut in half by the kill
+        file.write('{"task_id": "6150a2bd", "test_in')
+    resumed = read_predictions(run_airv(tasks, config, backend=tiny_backend))
+    key = lambda r: (r["task_id"], r["test_index"], r["augmentation_index"])  # noqa: E731
+    assert sorted(resumed, key=key) == sorted(full, key=key)
+
+
+def test_airv_one_failing_task_does_not_sink_the_run(tmp_path, tiny_model_path, arc1_training, tiny_backend):
+    tasks = hidden(subset_by_ids(arc1_training, ["6150a2bd", "0d3d703e", "74dd1130"]))
+    config = tiny_config(tmp_path, tiny_model_path)
+    encoder = parse_encoder(config.grid_encoder)
+    poisoned = {p.prompt for p in plan_predictions(tasks["0d3d703e"], config, encoder, tiny_backend.tokenizer)}
+
+    class Flaky:
+        """Fails on every call that holds a prompt of task 0d3d703e."""
+
+        tokenizer = tiny_backend.tokenizer
+
+        def generate(self, prompts, generation_config, adapter_path=None, max_new_tokens=None):
+            if poisoned & set(prompts):
+                raise RuntimeError("out of memory")
+            return tiny_backend.generate(prompts, generation_config, adapter_path, max_new_tokens)
+
+    path = run_airv(tasks, config, backend=Flaky())
+    records = read_predictions(path)
+    assert {r["task_id"] for r in records} == {"6150a2bd", "74dd1130"} and len(records) == 6
+    failure = json.loads((tmp_path / "failures.jsonl").read_text().splitlines()[0])
+    assert failure["task_id"] == "0d3d703e" and "out of memory" in failure["error"]
+
+
+def test_vllm_backend_absent_gives_clear_error_and_library_works():
+    pytest.importorskip("arc24_lib.inference.hf")
+    try:
+        import vllm  # noqa: F401
+        pytest.skip("vllm is installed here")
+    except ImportError:
+        pass
+    import arc24_lib.evaluation  # noqa: F401
+    import arc24_lib.inference.airv  # noqa: F401
+    import arc24_lib.submission  # noqa: F401
+    import arc24_lib.training  # noqa: F401
+
+    with pytest.raises(ImportError, match="requirements-gpu.txt"):
+        make_backend("vllm", "embedded")
+    with pytest.raises(ValueError, match="unknown backend"):
+        make_backend("onnx")
+
+
+def test_predict_end_to_end_with_embedded_model(tmp_path, arc1_training):
+    """The real SmolLM2 on three small real tasks: predictions, voted submission and metrics are written."""
+    from arc24_lib.partitions import smallest_tasks
+    from arc24_lib.pipeline import predict
+    from arc24_lib.submission import validate_submission
+
+    tasks = smallest_tasks(arc1_training, 3)
+    config = InferenceConfig(output_dir=str(tmp_path), predictions_per_test_input=2, batch_size=8, device="cpu")
+    outputs = predict(tasks, config)
+    records = read_predictions(outputs["submission"].parent / "predictions.jsonl")
+    assert len(records) == 2 * sum(len(t.test) for t in tasks) == outputs["n_predictions"]
+    assert all(r["n_tokens"] > 0 and r["text"] for r in records)
+    submission = json.loads(outputs["submission"].read_text())
+    assert validate_submission(submission, tasks) == []
+    metrics = json.loads(outputs["metrics"].read_text())
+    assert set(metrics["per_task"]) == set(tasks.task_ids) and 0.0 <= metrics["summary"]["accuracy"] <= 1.0
+    assert (tmp_path / "report.md").exists() and len(list((tmp_path / "pictures").glob("*.png"))) == 3

@@ -1,0 +1,21 @@
+from arc24_lib.selection import rank_candidates, select_attempts
+
+A, B, C = [[1, 2]], [[3]], [[4, 4], [4, 4]]
+
+
+def rec(grid, logprob, task="t", test_index=0):
+    return {"task_id": task, "test_index": test_index, "grid": grid, "cumulative_logprob": logprob}
+
+
+def test_rank_candidates_by_count_then_mean_logprob():
+    records = [rec(A, -5.0), rec(B, -1.0), rec(A, -3.0), rec(C, -0.5), rec(None, None), rec(B, -2.0)]
+    ranked = rank_candidates(records)
+    assert [c.as_list() for c in ranked] == [B, A, C]  # B and A tie on 2 votes; B's mean logprob is higher
+    assert ranked[0].count == 2 and ranked[0].mean_logprob == -1.5 and ranked[1].mean_logprob == -4.0
+
+
+def test_select_attempts_fills_missing_with_none_and_lists_unpredicted_inputs():
+    records = [rec(A, -1.0), rec(A, -1.0), rec(None, None, test_index=1), rec(B, -9.0, task="u")]
+    attempts = select_attempts(records, {"t": 3, "u": 1, "v": 1})
+    assert attempts["t"] == [[A, None], [None, None], [None, None]]
+    assert attempts["u"] == [[B, None]] and attempts["v"] == [[None, None]]
