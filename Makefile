@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-slow bench lint clean
+.PHONY: install demo test test-slow bench lint sync-notebooks clean
 
 install: $(STAMP)
 
@@ -31,6 +31,9 @@ bench: install
 	$(PY) bench/data_pipeline.py
 	$(PY) bench/train_throughput.py
 	$(PY) bench/inference_throughput.py
+
+sync-notebooks: install
+	$(VENV)/bin/jupytext --sync notebooks/*.py
 
 lint: install
 	$(VENV)/bin/ruff check arc24_lib tests bench

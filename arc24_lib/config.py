@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
 import json
 import types
 import typing
@@ -57,7 +58,7 @@ def config_from_dict(cls: type[Config], values: dict[str, Any]) -> Config:
     known = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - set(known))
     if unknown:
-        close = {k: [n for n in known if n.replace("_", "") == k.replace("_", "").lower()] for k in unknown}
+        close = {k: difflib.get_close_matches(k, known, n=1, cutoff=0.75) for k in unknown}
         hints = "; ".join(f"{k!r} (did you mean {c[0]!r}?)" if c else repr(k) for k, c in close.items())
         raise ValueError(f"unknown {cls.__name__} field(s): {hints}; known fields: {', '.join(known)}")
     hints = typing.get_type_hints(cls)

@@ -1,56 +1,54 @@
-"""`make demo`: the project's main job on real ARC data with the embedded model.
+"""`make demo`: the main job on real ARC data with the embedded SmolLM2, through the notebooks.
 
-Today it covers the data stages (load, pick the smallest tasks, augment, prompt, count
-tokens, draw pictures); test-time fine-tuning, inference and the submission join it as
-their issues land.
+Runs 01_data → 03_test_time_fine_tuning → 04_inference → 05_evaluation with papermill on the
+smallest ARC-AGI-1 training tasks (test-time fine-tuning per task, augmented inference,
+voting), then prints where submission.json, the report and its pictures are, and the solved
+count. The executed notebooks are saved beside the outputs.
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
+import json
+import time
 from pathlib import Path
-
-import numpy as np
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="arc24 demo on the smallest real ARC tasks")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="arc-agi-1/training")
-    parser.add_argument("--n-tasks", type=int, default=6)
+    parser.add_argument("--n-tasks", type=int, default=5, help="the smallest tasks of the dataset")
+    parser.add_argument("--time-budget-s", type=float, default=150.0, help="test-time training per task")
+    parser.add_argument("--max-steps", type=int, default=300)
+    parser.add_argument("--predictions", type=int, default=8, help="AIRV predictions per test input")
     parser.add_argument("--output-dir", default="outputs/demo")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING)
 
-    from arc24_lib.augmentation import AugmentationConfig, augment_task, sample_augmentation
-    from arc24_lib.data import get_dataset
-    from arc24_lib.encoders import DEFAULT_ENCODER, parse_encoder
-    from arc24_lib.models import load_tokenizer
-    from arc24_lib.partitions import smallest_tasks
-    from arc24_lib.plotting import plot_task, save_figure
-    from arc24_lib.prompting import count_tokens, create_prompt, parse_answer
+    from arc24_lib.notebooks import run_notebook
 
-    output_dir = Path(args.output_dir)
-    tasks = smallest_tasks(get_dataset(args.dataset), args.n_tasks)
-    tokenizer = load_tokenizer("embedded")
-    encoder = parse_encoder(DEFAULT_ENCODER)
-    rng = np.random.default_rng(0)
-    print(f"{len(tasks)} smallest tasks of {args.dataset}, encoder {encoder!r}\n")
-    print("| task | train pairs | cells | prompt tokens | augmented as | round trip |")
-    print("|---|---|---|---|---|---|")
-    for task in tasks:
-        augmentation = sample_augmentation(task, rng, AugmentationConfig())
-        augmented = augment_task(task, augmentation)
-        prompt = create_prompt(augmented, encoder, "output-from-examples-v0", tokenizer)
-        parsed = parse_answer(prompt.answer, encoder, (tokenizer.eos_token,))
-        ok = parsed is not None and np.array_equal(parsed, augmented.test[0].output)
-        save_figure(plot_task(task), output_dir / f"{task.task_id}.png")
-        save_figure(plot_task(augmented), output_dir / f"{task.task_id}_augmented.png")
-        print(f"| {task.task_id} | {len(task.train)} | {task.n_cells} | {count_tokens(tokenizer, prompt)} "
-              f"| {augmentation} | {'ok' if ok else 'FAILED'} |")
-    print(f"\npictures of each task and of one augmentation: {output_dir.resolve()}")
-    print("Not yet in the demo: test-time fine-tuning, AIRV inference, voting and submission.json "
-          "(issues 3-5).")
+    start = time.perf_counter()
+    output_dir = Path(args.output_dir).resolve()
+    executed = output_dir / "executed_notebooks"
+    common = {"output_dir": str(output_dir)}
+    steps = [
+        ("01_data", {"dataset": args.dataset, "n_tasks": args.n_tasks}),
+        ("03_test_time_fine_tuning", {"max_steps": args.max_steps, "time_budget_s": args.time_budget_s}),
+        ("04_inference", {"predictions_per_test_input": args.predictions}),
+        ("05_evaluation", {}),
+    ]
+    for name, parameters in steps:
+        print(f"\n=== {name} ({time.perf_counter() - start:.0f} s so far)", flush=True)
+        run_notebook(name, {**common, **parameters}, executed)
+
+    metrics = json.loads((output_dir / "05_evaluation" / "metrics.json").read_text())
+    solved = [task_id for task_id, values in metrics["per_task"].items() if values["vote_2"] == 1.0]
+    print(f"\nDone in {(time.perf_counter() - start) / 60:.1f} min.")
+    print(f"submission.json:     {output_dir / '04_inference' / 'submission.json'}")
+    print(f"metrics report:      {output_dir / '05_evaluation' / 'report.md'}")
+    print(f"pictures:            {output_dir / '05_evaluation' / 'pictures'}")
+    print(f"executed notebooks:  {executed}")
+    print(f"solved {len(solved)}/{metrics['n_tasks']} tasks (one of two voted attempts right): "
+          f"{', '.join(solved) or 'none'}")
 
 
 if __name__ == "__main__":

@@ -47,3 +47,49 @@ def predict(dataset: Dataset, config: InferenceConfig, backend: Backend | None =
     outputs = vote_and_report(dataset, predictions, config.output_dir)
     (Path(config.output_dir) / "outputs.json").write_text(json.dumps(outputs, default=str, indent=2))
     return outputs
+
+
+def solve_tasks(dataset: Dataset, ttt_config: Any, inference_config: InferenceConfig,
+                budget_s: float | None = None, inference_reserve_s: float = 45.0,
+                backend: Backend | None = None) -> list[dict[str, Any]]:
+    """Task by task: test-time fine-tuning, then AIRV with the task's adapter, within a time budget.
+
+    The budget covers both stages: training gets `budget_s - inference_reserve_s` at most.
+    Adapters go to `ttt_config.output_dir`, predictions to `inference_config.output_dir`; both
+    stages resume, so a rerun continues where a crash stopped. Returns one summary per task
+    (`solved` is None where the test outputs are unknown).
+    """
+    import time
+    from dataclasses import replace
+
+    from tqdm.auto import tqdm
+
+    from arc24_lib.selection import select_attempts
+    from arc24_lib.test_time import fine_tune_at_test_time
+
+    if budget_s is not None:
+        training_budget = max(1.0, budget_s - inference_reserve_s)
+        ttt_config = replace(ttt_config, time_budget_s=min(ttt_config.time_budget_s or training_budget,
+                                                           training_budget))
+    inference_config = replace(inference_config, adapters_dir=ttt_config.output_dir)
+    backend = backend or inference_config.build_backend()
+    results = []
+    for task in tqdm(list(dataset), desc="solving", unit="task"):
+        start = time.perf_counter()
+        single = Dataset(task.task_id, {task.task_id: task.without_solutions()})
+        trained = fine_tune_at_test_time(single, ttt_config)[0]
+        trained_at = time.perf_counter()
+        predictions = run_airv(single, inference_config, backend=backend)
+        records = [r for r in read_predictions(predictions) if r["task_id"] == task.task_id]
+        attempts = select_attempts(records, {task.task_id: len(task.test)})[task.task_id]
+        solved = None
+        if task.has_solutions:
+            solved = all(any(a is not None and a == ex.output.tolist() for a in row)
+                         for row, ex in zip(attempts, task.test, strict=True))
+        results.append({"task_id": task.task_id, "solved": solved, "ttt_status": trained["status"],
+                        "steps": trained.get("steps", 0), "stop_reason": trained.get("stop_reason"),
+                        "final_loss": trained.get("final_loss"), "ttt_seconds": round(trained_at - start, 1),
+                        "inference_seconds": round(time.perf_counter() - trained_at, 1),
+                        "seconds": round(time.perf_counter() - start, 1)})
+        logger.info("task %s: %s", task.task_id, results[-1])
+    return results

@@ -86,13 +86,14 @@ def _train_adapter(tasks: list[Task], name: str, config: TestTimeConfig, tokeniz
     stopper = _stopping_callback(config.time_budget_s, config.early_stop_loss)
     args = training_arguments(config, output_dir / "trainer", device, disable_tqdm=True)
     trainer = make_trainer(prepare_model(config, device), tokenizer, args, samples, callbacks=[stopper])
-    trainer.train()
+    mean_loss = trainer.train().training_loss
     trainer.model.save_pretrained(output_dir)
     tokenizer.save_pretrained(output_dir)
-    losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
+    # the logged losses, or the run's mean loss when it ended before the first log
+    losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry] or [mean_loss]
     return {"task_id": name, "status": "trained", "stop_reason": stopper.reason, "steps": trainer.state.global_step,
-            "seconds": round(time.perf_counter() - start, 2), "first_loss": losses[0] if losses else None,
-            "final_loss": losses[-1] if losses else None, "samples_trimmed": samples.counts.trimmed,
+            "seconds": round(time.perf_counter() - start, 2), "first_loss": losses[0],
+            "final_loss": losses[-1], "samples_trimmed": samples.counts.trimmed,
             "samples_skipped": samples.counts.skipped, "adapter_path": str(output_dir)}
 
 

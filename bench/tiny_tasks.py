@@ -1,0 +1,68 @@
+"""Solve rate on tiny tasks with the embedded model on this CPU, under a per-task time budget.
+
+For each task: test-time fine-tuning on its train pairs (leave-one-out, augmented), then AIRV
+inference with its adapter and voting; a task is solved when one of the two voted attempts is
+right for every test input. The budget covers both stages. Prints one line per task and
+`solved K/N`. Any dataset and id list works.
+Run: .venv/bin/python bench/tiny_tasks.py [--dataset arc-agi-1/training] [--task-ids ...] [--budget-s 240]
+"""
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="arc-agi-1/training")
+    parser.add_argument("--task-ids", nargs="*", help="default: the --n-tasks smallest by cell count")
+    parser.add_argument("--n-tasks", type=int, default=12)
+    parser.add_argument("--budget-s", type=float, default=240.0, help="per task, training + inference")
+    parser.add_argument("--inference-reserve-s", type=float, default=45.0)
+    parser.add_argument("--max-steps", type=int, default=400)
+    parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument("--lr-scheduler-type", default="constant")
+    parser.add_argument("--lora-r", type=int, default=32)
+    parser.add_argument("--early-stop-loss", type=float, default=0.01)
+    parser.add_argument("--predictions", type=int, default=8, help="AIRV predictions per test input")
+    parser.add_argument("--prompt-version", default="output-from-examples-v0")
+    parser.add_argument("--output-dir", default=None)
+    args = parser.parse_args()
+
+    from arc24_lib.data import get_dataset
+    from arc24_lib.inference.airv import InferenceConfig
+    from arc24_lib.partitions import smallest_tasks, subset_by_ids
+    from arc24_lib.pipeline import solve_tasks
+    from arc24_lib.test_time import TestTimeConfig
+
+    dataset = get_dataset(args.dataset)
+    tasks = subset_by_ids(dataset, args.task_ids) if args.task_ids else smallest_tasks(dataset, args.n_tasks)
+    output_dir = args.output_dir or f"outputs/tiny_tasks/{time.strftime('%Y%m%d-%H%M%S')}"
+    ttt = TestTimeConfig(output_dir=f"{output_dir}/adapters", max_steps=args.max_steps, device="cpu",
+                         learning_rate=args.learning_rate, lr_scheduler_type=args.lr_scheduler_type,
+                         lora_r=args.lora_r, early_stop_loss=args.early_stop_loss, max_seq_len=4096,
+                         prompt_version=args.prompt_version)
+    inference = InferenceConfig(output_dir=f"{output_dir}/inference", predictions_per_test_input=args.predictions,
+                                prompt_version=args.prompt_version, device="cpu", max_seq_len=4096)
+    print(f"{len(tasks)} tasks of {args.dataset}, budget {args.budget_s:.0f} s per task; settings: "
+          f"{json.dumps({k: v for k, v in vars(args).items() if k not in ('task_ids', 'dataset')})}\n", flush=True)
+    print("| task | solved | steps | stop | final loss | TTT s | inference s | total s |")
+    print("|---|---|---|---|---|---|---|---|", flush=True)
+    results = []
+    for task in tasks:  # one at a time, so each line prints as soon as its task is done
+        result = solve_tasks(subset_by_ids(tasks, [task.task_id]), ttt, inference, budget_s=args.budget_s,
+                             inference_reserve_s=args.inference_reserve_s)[0]
+        results.append(result)
+        loss = "-" if result["final_loss"] is None else f"{result['final_loss']:.3f}"
+        print(f"| {result['task_id']} | {'yes' if result['solved'] else 'no'} | {result['steps']} | "
+              f"{result['stop_reason'] or result['ttt_status']} | {loss} | {result['ttt_seconds']} | "
+              f"{result['inference_seconds']} | {result['seconds']} |", flush=True)
+    over = [r["task_id"] for r in results if r["seconds"] > args.budget_s]
+    print(f"\nsolved {sum(bool(r['solved']) for r in results)}/{len(results)}"
+          + (f" (over budget: {', '.join(over)})" if over else ""))
+    Path(output_dir, "tiny_tasks.json").write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

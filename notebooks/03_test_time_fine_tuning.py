@@ -1,0 +1,59 @@
+# %% [markdown]
+# # 03 · Test-time fine-tuning
+#
+# Train one LoRA adapter per task on its own train pairs: each train pair in turn is the
+# target and the others are the examples (leave-one-out), freshly augmented every step.
+# Adapters go to `<output_dir>/03_test_time_fine_tuning/<task_id>`; finished tasks are kept
+# on a rerun.
+
+# %% tags=["parameters"]
+tasks_path = None  # None: the tasks 01_data wrote
+model_path = "embedded"
+adapter_path = None
+grid_encoder = "GridShapeEncoder(RowNumberEncoder(MinimalGridEncoder()))"
+prompt_version = "output-from-examples-v0"
+max_seq_len = 4096
+max_steps = 300
+learning_rate = 1e-3
+lora_r = 32
+time_budget_s = 150.0
+early_stop_loss = 0.01
+output_dir = "outputs/notebooks"
+
+# %%
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+
+from arc24_lib.data import load_dataset
+from arc24_lib.notebooks import TestTimeParameters, notebook_parameters
+from arc24_lib.test_time import TestTimeConfig, fine_tune_at_test_time
+
+params = notebook_parameters(globals(), TestTimeParameters)
+out = Path(params.output_dir) / "03_test_time_fine_tuning"
+tasks = load_dataset(params.tasks_path or Path(params.output_dir) / "01_data" / "tasks_challenges.json")
+print(f"{len(tasks)} tasks")
+
+# %% [markdown]
+# ## Train an adapter per task
+
+# %%
+config = TestTimeConfig(
+    model_path=params.model_path, adapter_path=params.adapter_path, output_dir=str(out),
+    grid_encoder=params.grid_encoder, prompt_version=params.prompt_version, max_seq_len=params.max_seq_len,
+    max_steps=params.max_steps, learning_rate=params.learning_rate, lora_r=params.lora_r,
+    time_budget_s=params.time_budget_s, early_stop_loss=params.early_stop_loss)
+results = fine_tune_at_test_time(tasks, config)
+
+# %%
+print("| task | status | steps | stop | first loss | final loss | seconds |\n|---|---|---|---|---|---|---|")
+for r in results:
+    print(f"| {r['task_id']} | {r['status']} | {r.get('steps', '-')} | {r.get('stop_reason', r.get('reason', '-'))} "
+          f"| {r.get('first_loss') or 0:.3f} | {r.get('final_loss') or 0:.3f} | {r.get('seconds', '-')} |")
+trained = [r for r in results if r["status"] == "trained"]
+if trained:
+    plt.bar([r["task_id"] for r in trained], [r["final_loss"] for r in trained])
+    plt.ylabel("final training loss")
+    plt.xticks(rotation=45)
+    plt.show()
+assert len(results) == len(tasks)
