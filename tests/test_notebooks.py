@@ -39,9 +39,11 @@ def test_notebooks_run_in_sequence_and_write_their_outputs(tmp_path, tiny_model_
     assert len(list((out / "01_data" / "pictures").glob("*.png"))) == 2
     tasks_path = str(out / "01_data" / "tasks_challenges.json")
 
-    run_notebook("02_fine_tuning", {**common, "train_dataset": tasks_path, "model_path": str(tiny_model_path),
-                                    "max_steps": 2, "batch_size": 1, "lora_r": 4, "max_seq_len": 1024}, executed, False)
-    assert (out / "02_fine_tuning" / "adapter_model.safetensors").exists() and (out / "02_fine_tuning" / "loss.png").exists()
+    fine_tuning = {"train_dataset": tasks_path, "model_path": str(tiny_model_path), "max_steps": 2, "batch_size": 1,
+                   "lora_r": 4, "max_seq_len": 1024}
+    run_notebook("02_fine_tuning", {**common, **fine_tuning}, executed, False)
+    assert (out / "02_fine_tuning" / "adapter_model.safetensors").exists()
+    assert (out / "02_fine_tuning" / "loss.png").exists()
 
     run_notebook("03_test_time_fine_tuning", {**common, "model_path": str(tiny_model_path), "max_steps": 2,
                                               "lora_r": 4, "max_seq_len": 1024}, executed, False)
