@@ -108,10 +108,13 @@ class EvaluationParameters:
     output_dir: str = _help("root folder of every notebook's outputs")
 
 
-def notebook_parameters(namespace: dict[str, Any], cls: type) -> Any:
-    """The notebook's parameters as a checked dataclass; unknown names and wrong types raise ValueError."""
+def notebook_parameters(namespace: dict[str, Any], cls: type, ignore: tuple[str, ...] = ()) -> Any:
+    """The notebook's parameters as a checked dataclass; unknown names and wrong types raise ValueError.
+
+    `ignore` names variables of the notebook's own that are not fields of `cls`.
+    """
     values = {name: value for name, value in namespace.items()
-              if not name.startswith("_") and name not in _KERNEL_NAMES
+              if not name.startswith("_") and name not in _KERNEL_NAMES and name not in ignore
               and not isinstance(value, types.ModuleType | types.FunctionType | type)}
     known = {f.name for f in dataclasses.fields(cls)}
     missing = sorted(known - set(values))

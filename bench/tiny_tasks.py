@@ -12,6 +12,8 @@ import json
 import time
 from pathlib import Path
 
+DEFAULT_ENCODER = "GridShapeEncoder(RowNumberEncoder(MinimalGridEncoder()))"
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -19,7 +21,7 @@ def main() -> None:
     parser.add_argument("--task-ids", nargs="*", help="default: the --n-tasks smallest by cell count")
     parser.add_argument("--n-tasks", type=int, default=12)
     parser.add_argument("--budget-s", type=float, default=240.0, help="per task, training + inference")
-    parser.add_argument("--inference-reserve-s", type=float, default=45.0)
+    parser.add_argument("--inference-reserve-s", type=float, default=25.0)
     parser.add_argument("--max-steps", type=int, default=400)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--lr-scheduler-type", default="constant")
@@ -27,6 +29,8 @@ def main() -> None:
     parser.add_argument("--early-stop-loss", type=float, default=0.01)
     parser.add_argument("--predictions", type=int, default=8, help="AIRV predictions per test input")
     parser.add_argument("--prompt-version", default="output-from-examples-v0")
+    parser.add_argument("--grid-encoder", default=DEFAULT_ENCODER)
+    parser.add_argument("--mixed-precision", default="auto", choices=("auto", "bf16", "fp32"))
     parser.add_argument("--output-dir", default=None)
     args = parser.parse_args()
 
@@ -42,9 +46,11 @@ def main() -> None:
     ttt = TestTimeConfig(output_dir=f"{output_dir}/adapters", max_steps=args.max_steps, device="cpu",
                          learning_rate=args.learning_rate, lr_scheduler_type=args.lr_scheduler_type,
                          lora_r=args.lora_r, early_stop_loss=args.early_stop_loss, max_seq_len=4096,
-                         prompt_version=args.prompt_version)
+                         prompt_version=args.prompt_version, grid_encoder=args.grid_encoder,
+                         mixed_precision=args.mixed_precision)
     inference = InferenceConfig(output_dir=f"{output_dir}/inference", predictions_per_test_input=args.predictions,
-                                prompt_version=args.prompt_version, device="cpu", max_seq_len=4096)
+                                prompt_version=args.prompt_version, grid_encoder=args.grid_encoder, device="cpu",
+                                max_seq_len=4096)
     print(f"{len(tasks)} tasks of {args.dataset}, budget {args.budget_s:.0f} s per task; settings: "
           f"{json.dumps({k: v for k, v in vars(args).items() if k not in ('task_ids', 'dataset')})}\n", flush=True)
     print("| task | solved | steps | stop | final loss | TTT s | inference s | total s |")

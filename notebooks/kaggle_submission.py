@@ -1,0 +1,77 @@
+# %% [markdown]
+# # Kaggle submission
+#
+# The competition notebook: offline, on Kaggle's GPUs. It writes a valid `submission.json`
+# for every task before anything else, then per task runs test-time fine-tuning and AIRV
+# inference within a per-task cap and a global deadline, one worker per GPU, and rewrites
+# `submission.json` after every task, so a crash or a timeout still submits.
+# Attach the datasets built by `python -m arc24_lib.kaggle` (library wheel, model, wheelhouse).
+
+# %% tags=["parameters"]
+challenges_path = "/kaggle/input/arc-prize-2025/arc-agi_test_challenges.json"
+submission_path = "/kaggle/working/submission.json"
+work_dir = "/kaggle/working/arc24"
+library_dir = "/kaggle/input/arc24-library"
+wheelhouse_dir = "/kaggle/input/arc24-wheelhouse"
+model_path = "/kaggle/input/arc24-model"
+adapter_path = None
+second_submission_path = None
+combine_mode = "fill_gaps"
+deadline_s = 12 * 3600 - 45 * 60.0
+per_task_cap_s = None
+seconds_per_step = 0.6
+seconds_per_prediction = 0.4
+n_workers = None
+backend = "vllm"
+gpu_memory_utilization = 0.4
+grid_encoder = "GridShapeEncoder(RowNumberEncoder(MinimalGridEncoder()))"
+prompt_version = "output-from-examples-v0"
+max_seq_len = 8192
+max_steps = 300
+learning_rate = 1e-4
+lora_r = 32
+predictions_per_test_input = 32
+
+# %% [markdown]
+# ## Install offline
+# The library comes as a wheel dataset; vLLM and its pins from the wheelhouse dataset.
+
+# %%
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+if importlib.util.find_spec("arc24_lib") is None:
+    wheels = sorted(Path(library_dir).glob("arc24-*.whl"))
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-index", "--no-deps", *map(str, wheels[-1:])],
+                   check=True)
+
+from arc24_lib.kaggle_run import KaggleRunConfig, install_offline, run_submission  # noqa: E402
+from arc24_lib.notebooks import notebook_parameters  # noqa: E402
+
+config = notebook_parameters(globals(), KaggleRunConfig, ignore=("library_dir", "wheelhouse_dir", "wheels"))
+vllm_ready = config.backend != "vllm" or install_offline(wheelhouse_dir)
+print("vllm available" if vllm_ready else "vllm unavailable: the hf backend will be used")
+
+# %% [markdown]
+# ## Run
+# `submission.json` is valid from the first second; every finished task improves it.
+
+# %%
+summary = run_submission(config)
+print(summary)
+
+# %% [markdown]
+# ## Check
+
+# %%
+import json  # noqa: E402
+
+from arc24_lib.data import load_dataset  # noqa: E402
+from arc24_lib.submission import validate_submission  # noqa: E402
+
+submission = json.loads(Path(config.submission_path).read_text())
+problems = validate_submission(submission, load_dataset(config.challenges_path, skip_bad=True))
+print(f"{len(submission)} tasks in {config.submission_path}; problems: {problems or 'none'}")
+print(Path(config.work_dir, "run.log").read_text()[-3000:])

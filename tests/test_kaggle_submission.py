@@ -1,0 +1,127 @@
+"""The competition notebook end to end on CPU against a fake competition folder built from real ARC data."""
+
+import json
+
+import nbformat
+import pytest
+
+from arc24_lib.data import Dataset, load_builtin, load_dataset, save_dataset
+from arc24_lib.kaggle_run import FAULTS_VARIABLE, KaggleRunConfig, run_submission
+from arc24_lib.notebooks import run_notebook
+from arc24_lib.partitions import smallest_tasks
+from arc24_lib.planning import plan_budget
+from arc24_lib.submission import NO_ANSWER, validate_submission
+
+SECRET = "sk-fake-kaggle-secret-0123456789"
+
+
+@pytest.fixture
+def competition(tmp_path):
+    """/kaggle/input/<competition>/arc-agi_test_challenges.json: small real tasks, no solutions."""
+    tasks = smallest_tasks(load_builtin("kaggle-2024/evaluation"), 4)
+    hidden = Dataset("test", {t.task_id: t.without_solutions() for t in tasks})
+    path = save_dataset(hidden, tmp_path / "input" / "arc-prize" / "arc-agi_test_challenges.json",
+                        with_solutions=False)
+    return path
+
+
+def settings(tmp_path, competition, model_path, **overrides):
+    values = dict(challenges_path=str(competition), submission_path=str(tmp_path / "working" / "submission.json"),
+                  work_dir=str(tmp_path / "working" / "arc24"), model_path=str(model_path), backend="vllm",
+                  deadline_s=900.0, seconds_per_step=0.2, seconds_per_prediction=0.2, max_steps=2,
+                  predictions_per_test_input=2, max_seq_len=2048, lora_r=4, learning_rate=1e-3)
+    values.update(overrides)
+    return values
+
+
+def test_submission_notebook_runs_and_submits_offline(tmp_path, competition, tiny_model_path, monkeypatch):
+    monkeypatch.setenv("KAGGLE_KEY", SECRET)
+    monkeypatch.setenv(FAULTS_VARIABLE, "")
+    values = settings(tmp_path, competition, tiny_model_path)
+    parameters = {**values, "library_dir": str(tmp_path / "no-library"), "wheelhouse_dir": str(tmp_path / "none")}
+    executed = run_notebook("kaggle_submission", parameters, tmp_path / "executed", progress_bar=False)
+    submission = json.loads((tmp_path / "working" / "submission.json").read_text())
+    dataset = load_dataset(competition)
+    assert validate_submission(submission, dataset) == []
+    predictions = list((tmp_path / "working" / "arc24").glob("inference_*/predictions.jsonl"))
+    assert predictions and sum(len(p.read_text().splitlines()) for p in predictions) == \
+        2 * sum(len(t.test) for t in dataset)
+    log = (tmp_path / "working" / "arc24" / "run.log").read_text()
+    assert "vllm is not installed" in log and "falling back to the hf backend" in log
+    notebook_text = executed.read_text()
+    assert SECRET not in notebook_text and SECRET not in log
+    outputs = [o for c in nbformat.read(executed, as_version=4).cells for o in c.get("outputs", [])]
+    assert any("problems: none" in o.get("text", "") for o in outputs)
+
+
+def test_faults_in_training_and_inference_still_submit_every_task(tmp_path, competition, tiny_model_path,
+                                                                  monkeypatch):
+    ids = load_dataset(competition).task_ids
+    monkeypatch.setenv(FAULTS_VARIABLE, f"ttt={ids[0]};inference={ids[1]}")
+    summary = run_submission(KaggleRunConfig(**settings(tmp_path, competition, tiny_model_path, backend="hf")))
+    submission = json.loads((tmp_path / "working" / "submission.json").read_text())
+    assert validate_submission(submission, load_dataset(competition)) == []
+    assert set(summary["failed"]) == {ids[0], ids[1]}
+    assert all(entry["attempt_1"] == NO_ANSWER for entry in submission[ids[1]])  # its inference failed
+    log = (tmp_path / "working" / "arc24" / "run.log").read_text()
+    assert f"task {ids[0]}: test-time training failed" in log and f"task {ids[1]}: inference failed" in log
+
+
+def test_deadline_mid_run_keeps_a_valid_submission(tmp_path, competition, tiny_model_path, monkeypatch):
+    monkeypatch.setenv(FAULTS_VARIABLE, "")
+    # a plan of ~100 s per task but a deadline of 60 s: the first task runs, the rest keep the fallback
+    values = settings(tmp_path, competition, tiny_model_path, backend="hf", deadline_s=60.0, seconds_per_step=0.2,
+                      max_steps=400, per_task_cap_s=8.0)
+    summary = run_submission(KaggleRunConfig(**values))
+    submission = json.loads((tmp_path / "working" / "submission.json").read_text())
+    assert validate_submission(submission, load_dataset(competition)) == []
+    assert 1 <= summary["tasks_processed"] < len(submission) or summary["seconds"] < 60
+    log = (tmp_path / "working" / "arc24" / "run.log").read_text()
+    assert summary["tasks_processed"] == len(submission) or "deadline near" in log
+
+
+def test_unreadable_task_gets_fallback_entries(tmp_path, competition, tiny_model_path, monkeypatch):
+    monkeypatch.setenv(FAULTS_VARIABLE, "")
+    raw = json.loads(competition.read_text())
+    raw["broken01"] = {"train": [{"input": [[1, 11]], "output": [[1]]}], "test": [{"input": [[1]]}, {"input": [[2]]}]}
+    competition.write_text(json.dumps(raw))
+    run_submission(KaggleRunConfig(**settings(tmp_path, competition, tiny_model_path, backend="hf", max_steps=0)))
+    submission = json.loads((tmp_path / "working" / "submission.json").read_text())
+    assert submission["broken01"] == [{"attempt_1": NO_ANSWER, "attempt_2": NO_ANSWER}] * 2
+    assert set(submission) == set(raw)
+
+
+def test_plan_budget_fits_the_deadline_and_shrinks_predictions_first():
+    roomy = plan_budget(120, 2, 11 * 3600, seconds_per_step=0.6, seconds_per_prediction=0.4)
+    assert roomy.fits and roomy.predictions_per_test_input == 32 and roomy.steps_per_task == 300
+    tight = plan_budget(240, 1, 3 * 3600, seconds_per_step=0.6, seconds_per_prediction=0.4, min_steps=20)
+    assert tight.fits and tight.planned_seconds <= 3 * 3600
+    assert tight.steps_per_task >= 20 and tight.predictions_per_test_input < 32
+    hopeless = plan_budget(1000, 1, 600, seconds_per_step=1.0, seconds_per_prediction=1.0, min_steps=10)
+    assert not hopeless.fits
+    more_gpus = plan_budget(240, 4, 3 * 3600, seconds_per_step=0.6, seconds_per_prediction=0.4)
+    assert more_gpus.steps_per_task > tight.steps_per_task
+    with pytest.raises(ValueError):
+        plan_budget(0, 1, 100, 1.0, 1.0)
+
+
+def test_kernel_metadata_of_the_submission_notebook_is_valid():
+    from arc24_lib.kaggle import validate_kernel_metadata
+    from arc24_lib.notebooks import NOTEBOOKS_DIR
+
+    meta = json.loads((NOTEBOOKS_DIR / "kernel-metadata.json").read_text())
+    assert validate_kernel_metadata(meta, NOTEBOOKS_DIR) == []
+    assert meta["enable_internet"] is False and meta["enable_gpu"] is True and meta["kernel_type"] == "notebook"
+    assert meta["code_file"] == "kaggle_submission.ipynb" and meta["competition_sources"]
+
+
+def test_two_workers_share_the_task_queue(tmp_path, competition, tiny_model_path, monkeypatch):
+    monkeypatch.setenv(FAULTS_VARIABLE, "")
+    values = settings(tmp_path, competition, tiny_model_path, backend="hf", n_workers=2)
+    summary = run_submission(KaggleRunConfig(**values))
+    results = [json.loads(line) for line in (tmp_path / "working" / "arc24" / "task_results.jsonl").read_text()
+               .splitlines()]
+    assert summary["workers"] == 2 and sorted(r["task_id"] for r in results) == sorted(load_dataset(competition).task_ids)
+    assert len({r["worker"] for r in results}) == 2  # both workers took tasks
+    submission = json.loads((tmp_path / "working" / "submission.json").read_text())
+    assert validate_submission(submission, load_dataset(competition)) == []
