@@ -119,9 +119,10 @@ def test_two_workers_share_the_task_queue(tmp_path, competition, tiny_model_path
     monkeypatch.setenv(FAULTS_VARIABLE, "")
     values = settings(tmp_path, competition, tiny_model_path, backend="hf", n_workers=2)
     summary = run_submission(KaggleRunConfig(**values))
-    results = [json.loads(line) for line in (tmp_path / "working" / "arc24" / "task_results.jsonl").read_text()
-               .splitlines()]
-    assert summary["workers"] == 2 and sorted(r["task_id"] for r in results) == sorted(load_dataset(competition).task_ids)
+    lines = (tmp_path / "working" / "arc24" / "task_results.jsonl").read_text().splitlines()
+    results = [json.loads(line) for line in lines]
+    assert summary["workers"] == 2
+    assert sorted(r["task_id"] for r in results) == sorted(load_dataset(competition).task_ids)
     assert len({r["worker"] for r in results}) == 2  # both workers took tasks
     submission = json.loads((tmp_path / "working" / "submission.json").read_text())
     assert validate_submission(submission, load_dataset(competition)) == []
