@@ -94,12 +94,13 @@ def test_unreadable_task_gets_fallback_entries(tmp_path, competition, tiny_model
 def test_plan_budget_fits_the_deadline_and_shrinks_predictions_first():
     roomy = plan_budget(120, 2, 11 * 3600, seconds_per_step=0.6, seconds_per_prediction=0.4)
     assert roomy.fits and roomy.predictions_per_test_input == 32 and roomy.steps_per_task == 300
-    tight = plan_budget(240, 1, 3 * 3600, seconds_per_step=0.6, seconds_per_prediction=0.4, min_steps=20)
+    # 240 tasks in 3 h on one GPU: ~34 s per task; 32 predictions would leave too little for 50 steps
+    tight = plan_budget(240, 1, 3 * 3600, seconds_per_step=0.6, seconds_per_prediction=0.4, min_steps=50)
     assert tight.fits and tight.planned_seconds <= 3 * 3600
-    assert tight.steps_per_task >= 20 and tight.predictions_per_test_input < 32
+    assert tight.steps_per_task >= 50 and 2 <= tight.predictions_per_test_input < 32
     hopeless = plan_budget(1000, 1, 600, seconds_per_step=1.0, seconds_per_prediction=1.0, min_steps=10)
     assert not hopeless.fits
-    more_gpus = plan_budget(240, 4, 3 * 3600, seconds_per_step=0.6, seconds_per_prediction=0.4)
+    more_gpus = plan_budget(240, 4, 3 * 3600, seconds_per_step=0.6, seconds_per_prediction=0.4, min_steps=50)
     assert more_gpus.steps_per_task > tight.steps_per_task
     with pytest.raises(ValueError):
         plan_budget(0, 1, 100, 1.0, 1.0)
