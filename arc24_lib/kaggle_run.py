@@ -97,6 +97,7 @@ def fallback_submission(config: KaggleRunConfig) -> Dataset:
 def rewrite_submission(config: KaggleRunConfig, dataset: Dataset) -> dict[str, Any]:
     """Vote over every worker's predictions so far and replace submission.json atomically (under a lock)."""
     from arc24_lib.inference.airv import read_predictions
+    from arc24_lib.inference.scoring import SCORES_FILE, read_scores
     from arc24_lib.selection import select_attempts
     from arc24_lib.submission import build_submission, combine_submissions, write_json_atomic
 
@@ -105,7 +106,8 @@ def rewrite_submission(config: KaggleRunConfig, dataset: Dataset) -> dict[str, A
     with open(work / "submission.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         records = [r for path in sorted(work.glob("inference_*/predictions.jsonl")) for r in read_predictions(path)]
-        attempts = select_attempts(records, {task.task_id: len(task.test) for task in dataset})
+        scores = read_scores(sorted(work.glob(f"inference_*/{SCORES_FILE}")))
+        attempts = select_attempts(records, {task.task_id: len(task.test) for task in dataset}, scores=scores)
         submission = build_submission(dataset, attempts)
         if config.second_submission_path and Path(config.second_submission_path).exists():
             second = json.loads(Path(config.second_submission_path).read_text())

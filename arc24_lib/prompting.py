@@ -41,50 +41,79 @@ class Prompt:
     answer: str
     target: Grid | None
     prompt_version: str
+    grid_spans: tuple[tuple[int, int], ...] = ()  # character spans in `text` of the shown grids a model
+    # could learn to write too (the train outputs); tokenize_prompt can put labels on them
 
 
-# --- the four prompt versions: task → (user message, target grid) -----------------------
+_Built = tuple[str, "Grid | None", list[tuple[int, int]]]
 
-def _examples_with_outputs(task: Task, encoder: GridEncoder, test_index: int) -> tuple[str, Grid | None]:
-    lines = ["Each example below turns an input grid into an output grid by the same hidden rule.",
-             "Find the rule, then write the output grid for the test input."]
+
+class _Lines:
+    """Lines joined by newlines, remembering where the marked ones start and end."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.spans: list[tuple[int, int]] = []
+        self.length = -1  # no newline before the first line
+
+    def add(self, *lines: str, mark: bool = False) -> None:
+        for line in lines:
+            start = self.length + 1
+            self.lines.append(line)
+            self.length = start + len(line)
+            if mark:
+                self.spans.append((start, self.length))
+
+    def build(self, target: Grid | None) -> tuple[str, Grid | None, list[tuple[int, int]]]:
+        return "\n".join(self.lines), target, self.spans
+
+
+# --- the four prompt versions: task → (user message, target grid, spans of learnable grids) ----
+
+def _examples_with_outputs(task: Task, encoder: GridEncoder, test_index: int) -> _Built:
+    lines = _Lines()
+    lines.add("Each example below turns an input grid into an output grid by the same hidden rule.",
+              "Find the rule, then write the output grid for the test input.")
     for number, example in enumerate(task.train, start=1):
-        lines += [f"\n## Example {number}", "\n### Input", encoder.to_text(example.input),
-                  "\n### Output", encoder.to_text(example.output)]
+        lines.add(f"\n## Example {number}", "\n### Input", encoder.to_text(example.input), "\n### Output")
+        lines.add(encoder.to_text(example.output), mark=True)
     test = task.test[test_index]
-    lines += ["\n## Test case", "\n### Input", encoder.to_text(test.input)]
-    return "\n".join(lines), test.output
+    lines.add("\n## Test case", "\n### Input", encoder.to_text(test.input))
+    return lines.build(test.output)
 
 
-def _examples_compact(task: Task, encoder: GridEncoder, test_index: int) -> tuple[str, Grid | None]:
-    lines = ["Solve the puzzle: apply the rule shown by the examples to the last input."]
+def _examples_compact(task: Task, encoder: GridEncoder, test_index: int) -> _Built:
+    lines = _Lines()
+    lines.add("Solve the puzzle: apply the rule shown by the examples to the last input.")
     for number, example in enumerate(task.train, start=1):
-        lines += [f"\ninput {number}:", encoder.to_text(example.input),
-                  f"output {number}:", encoder.to_text(example.output)]
+        lines.add(f"\ninput {number}:", encoder.to_text(example.input), f"output {number}:")
+        lines.add(encoder.to_text(example.output), mark=True)
     test = task.test[test_index]
-    lines += ["\ntest input:", encoder.to_text(test.input), "test output:"]
-    return "\n".join(lines), test.output
+    lines.add("\ntest input:", encoder.to_text(test.input), "test output:")
+    return lines.build(test.output)
 
 
-def _grids_like(kind: str, grids: list[Grid], encoder: GridEncoder) -> str:
-    lines = [f"The grids below are {kind} grids of one puzzle; they share a common structure.",
-             f"Write one more {kind} grid that could belong to the same puzzle."]
+def _grids_like(kind: str, grids: list[Grid], encoder: GridEncoder, target: Grid | None) -> _Built:
+    lines = _Lines()
+    lines.add(f"The grids below are {kind} grids of one puzzle; they share a common structure.",
+              f"Write one more {kind} grid that could belong to the same puzzle.")
     for number, grid in enumerate(grids, start=1):
-        lines += [f"\n## Grid {number}", encoder.to_text(grid)]
-    return "\n".join(lines)
+        lines.add(f"\n## Grid {number}")
+        lines.add(encoder.to_text(grid), mark=True)
+    return lines.build(target)
 
 
-def _inputs_from_inputs(task: Task, encoder: GridEncoder, test_index: int) -> tuple[str, Grid | None]:
+def _inputs_from_inputs(task: Task, encoder: GridEncoder, test_index: int) -> _Built:
     shown = [example.input for example in task.train]
-    return _grids_like("input", shown, encoder), task.test[test_index].input
+    return _grids_like("input", shown, encoder, task.test[test_index].input)
 
 
-def _outputs_from_outputs(task: Task, encoder: GridEncoder, test_index: int) -> tuple[str, Grid | None]:
+def _outputs_from_outputs(task: Task, encoder: GridEncoder, test_index: int) -> _Built:
     shown = [example.output for example in task.train]
-    return _grids_like("output", shown, encoder), task.test[test_index].output
+    return _grids_like("output", shown, encoder, task.test[test_index].output)
 
 
-_BUILDERS: dict[str, Callable[[Task, GridEncoder, int], tuple[str, Grid | None]]] = {
+_BUILDERS: dict[str, Callable[[Task, GridEncoder, int], _Built]] = {
     "output-from-examples-v0": _examples_with_outputs,
     "output-from-examples-v1": _examples_compact,
     "input-from-inputs-v0": _inputs_from_inputs,
@@ -113,11 +142,13 @@ def create_prompt(task: Task, encoder: GridEncoder, prompt_version: str, tokeniz
     check_prompt_version(prompt_version)
     if not 0 <= test_index < len(task.test):
         raise IndexError(f"task {task.task_id} has {len(task.test)} test inputs, no index {test_index}")
-    user, target = _BUILDERS[prompt_version](task, encoder, test_index)
+    user, target, spans = _BUILDERS[prompt_version](task, encoder, test_index)
     messages = [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
     text = render_chat(tokenizer, messages, add_generation_prompt=True)
+    offset = text.find(user)
+    grid_spans = tuple((start + offset, end + offset) for start, end in spans) if offset >= 0 else ()
     if target is None:
-        return Prompt(text, "", None, prompt_version)
+        return Prompt(text, "", None, prompt_version, grid_spans)
     full = render_chat(tokenizer, [*messages, {"role": "assistant", "content": encoder.to_text(target)}],
                        add_generation_prompt=False)
     if not full.startswith(text):
@@ -127,7 +158,7 @@ def create_prompt(task: Task, encoder: GridEncoder, prompt_version: str, tokeniz
     eos = tokenizer.eos_token
     if eos and eos in answer:  # keep the end token, drop what the template writes after it
         answer = answer[: answer.index(eos) + len(eos)]
-    return Prompt(text, answer, target, prompt_version)
+    return Prompt(text, answer, target, prompt_version, grid_spans)
 
 
 def parse_answer(text: str, encoder: GridEncoder, end_tokens: tuple[str, ...] = ()) -> Grid | None:
@@ -151,15 +182,24 @@ def parse_answer(text: str, encoder: GridEncoder, end_tokens: tuple[str, ...] = 
 IGNORE_INDEX = -100  # label of tokens that carry no loss
 
 
-def tokenize_prompt(tokenizer: Any, prompt: Prompt) -> tuple[list[int], list[int]]:
-    """(input ids, labels) of prompt + answer; labels are IGNORE_INDEX on every prompt token.
+def tokenize_prompt(tokenizer: Any, prompt: Prompt, label_shown_grids: bool = False) -> tuple[list[int], list[int]]:
+    """(input ids, labels) of prompt + answer; labels are IGNORE_INDEX on every prompt token, except,
+    with `label_shown_grids`, on the tokens of the train outputs shown in the prompt.
 
     Prompt and answer are tokenized apart, so the prompt's ids are exactly those a model is
-    given at inference, and the loss falls on the answer tokens alone (end token included).
+    given at inference, and the loss falls on the answer tokens (end token included). Labelling
+    the shown outputs as well gives a test-time step several targets for the price of one.
     """
-    prompt_ids = tokenizer(prompt.text, add_special_tokens=False)["input_ids"]
+    if label_shown_grids and prompt.grid_spans:
+        encoded = tokenizer(prompt.text, add_special_tokens=False, return_offsets_mapping=True)
+        prompt_ids, offsets = encoded["input_ids"], encoded["offset_mapping"]
+        prompt_labels = [token if any(start <= first and last <= end for start, end in prompt.grid_spans)
+                         else IGNORE_INDEX for token, (first, last) in zip(prompt_ids, offsets, strict=True)]
+    else:
+        prompt_ids = tokenizer(prompt.text, add_special_tokens=False)["input_ids"]
+        prompt_labels = [IGNORE_INDEX] * len(prompt_ids)
     answer_ids = tokenizer(prompt.answer, add_special_tokens=False)["input_ids"] if prompt.answer else []
-    return prompt_ids + answer_ids, [IGNORE_INDEX] * len(prompt_ids) + answer_ids
+    return prompt_ids + answer_ids, prompt_labels + answer_ids
 
 
 def count_tokens(tokenizer: Any, prompt: Prompt) -> int:

@@ -46,7 +46,8 @@ class SampleCounts:
 
 
 class TrainingSamples(torch.utils.data.IterableDataset):
-    """An endless, seeded stream of tokenized samples with answer-only labels.
+    """An endless, seeded stream of tokenized samples, labelled on the answer (and, with
+    `label_shown_grids`, on the train outputs shown in the prompt too).
 
     Each sample picks a source (in turn), a task at random, a pool draw for pool tasks, an
     optional problem augmentation, a fresh task augmentation and a test input; samples over
@@ -56,7 +57,8 @@ class TrainingSamples(torch.utils.data.IterableDataset):
 
     def __init__(self, sources: Sequence[SampleSource], encoder: GridEncoder, tokenizer: Any, max_seq_len: int,
                  seed: int, augmentation: AugmentationConfig | None = None,
-                 problem_augmentation: ProblemAugmentationConfig | None = None, max_skips: int = 1000):
+                 problem_augmentation: ProblemAugmentationConfig | None = None, max_skips: int = 1000,
+                 label_shown_grids: bool = False):
         if not any(source.tasks for source in sources):
             raise ValueError("no tasks to make training samples from")
         self.sources = [source for source in sources if source.tasks]
@@ -64,6 +66,7 @@ class TrainingSamples(torch.utils.data.IterableDataset):
         self.augmentation = augmentation or AugmentationConfig()
         self.problem_augmentation = problem_augmentation or ProblemAugmentationConfig()
         self.max_skips = max_skips
+        self.label_shown_grids = label_shown_grids
         self.counts = SampleCounts()
 
     def __iter__(self) -> Iterator[dict[str, list[int]]]:
@@ -96,7 +99,7 @@ class TrainingSamples(torch.utils.data.IterableDataset):
             return None
         self.counts.made += 1
         self.counts.trimmed += dropped > 0
-        input_ids, labels = tokenize_prompt(self.tokenizer, prompt)
+        input_ids, labels = tokenize_prompt(self.tokenizer, prompt, self.label_shown_grids)
         return {"input_ids": input_ids, "labels": labels}
 
 
@@ -130,3 +133,12 @@ class PadCollator:
             labels[row, :n] = torch.tensor(sample["labels"])
             attention_mask[row, :n] = 1
         return {"input_ids": input_ids, "labels": labels, "attention_mask": attention_mask}
+
+
+def with_labelled_logits_only(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The batch plus what makes a causal LM compute logits only at the positions that predict a
+    label (`logits_to_keep`) and their targets (`shift_labels`): same loss, and the vocabulary
+    projection of every other position is skipped."""
+    labels = batch["labels"]
+    positions = (labels[:, 1:] != IGNORE_INDEX).any(dim=0).nonzero().flatten()
+    return {**batch, "logits_to_keep": positions, "shift_labels": labels[:, positions + 1]}

@@ -1,4 +1,4 @@
-"""Selecting two attempts per test input from many predictions: voting (I3)."""
+"""Selecting two attempts per test input from many predictions: voting, or augmented scores (I3)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 Attempts = dict[str, list[list[list[list[int]] | None]]]  # task id → per test input → attempts (grids or None)
+GridKey = tuple[tuple[int, ...], ...]  # a grid in hashable form
+Scores = dict[tuple[str, int], dict[GridKey, float]]  # (task id, test index) → grid → augmented score
 
 
 @dataclass(frozen=True)
@@ -22,15 +24,21 @@ class Candidate:
         return [list(row) for row in self.grid]
 
 
-def rank_candidates(records: Iterable[dict[str, Any]]) -> list[Candidate]:
-    """Identical grids grouped, ranked by count, then by mean log-probability (ties)."""
+def rank_candidates(records: Iterable[dict[str, Any]], scores: dict[GridKey, float] | None = None) -> list[Candidate]:
+    """Identical grids grouped, ranked by count, then by mean log-probability (ties).
+
+    With `scores` (augmented scoring), the scored grids come first, best score first, then the
+    rest by count.
+    """
     votes: dict[tuple, list[float]] = defaultdict(list)
     for record in records:
         if record.get("grid") is not None:
             logprob = record.get("cumulative_logprob")
             votes[tuple(map(tuple, record["grid"]))].append(float("-inf") if logprob is None else logprob)
     candidates = [Candidate(grid, len(logprobs), sum(logprobs) / len(logprobs)) for grid, logprobs in votes.items()]
-    return sorted(candidates, key=lambda c: (-c.count, -c.mean_logprob))
+    scores = scores or {}
+    return sorted(candidates, key=lambda c: (c.grid not in scores, -scores.get(c.grid, 0.0), -c.count,
+                                             -c.mean_logprob))
 
 
 def group_records(records: Iterable[dict[str, Any]]) -> dict[tuple[str, int], list[dict[str, Any]]]:
@@ -42,18 +50,20 @@ def group_records(records: Iterable[dict[str, Any]]) -> dict[tuple[str, int], li
 
 
 def select_attempts(records: Iterable[dict[str, Any]], n_test_inputs: dict[str, int],
-                    n_attempts: int = 2) -> Attempts:
-    """For every task and test input, the top `n_attempts` voted grids (None where nothing was predicted).
+                    n_attempts: int = 2, scores: Scores | None = None) -> Attempts:
+    """For every task and test input, the top `n_attempts` ranked grids (None where nothing was predicted).
 
     `n_test_inputs` maps each task id to its number of test inputs, so test inputs without
-    any prediction are still listed.
+    any prediction are still listed. `scores` (from augmented scoring) rank where present.
     """
     groups = group_records(records)
+    scores = scores or {}
     attempts: Attempts = {}
     for task_id, count in n_test_inputs.items():
         attempts[task_id] = []
         for test_index in range(count):
-            ranked = rank_candidates(groups.get((task_id, test_index), []))[:n_attempts]
+            ranked = rank_candidates(groups.get((task_id, test_index), []),
+                                     scores.get((task_id, test_index)))[:n_attempts]
             grids: list[Any] = [candidate.as_list() for candidate in ranked]
             attempts[task_id].append(grids + [None] * (n_attempts - len(grids)))
     return attempts

@@ -57,6 +57,8 @@ class TrainingOptions:
     random_seed: int = field(default=7, metadata={"help": "seed of sampling, augmentation and init"})
     logging_steps: int = field(default=10, metadata={"help": "log the loss every this many steps"})
     report_to: list[str] = field(default_factory=list, metadata={"help": "tensorboard and/or wandb"})
+    label_shown_grids: bool = field(default=False, metadata={
+        "help": "put the loss on the train outputs shown in the prompt as well as on the answer"})
     # --- LoRA ---
     use_lora: bool = field(default=True, metadata={"help": "train a LoRA adapter; false: all weights"})
     lora_r: int = field(default=32, metadata={"help": "LoRA rank"})
@@ -180,14 +182,19 @@ def _cpu_has_bf16() -> bool:
 
 def make_trainer(model: Any, tokenizer: Any, args: Any, train_dataset: Any, eval_dataset: Any = None,
                  callbacks: list[Any] | None = None) -> Any:
-    """A transformers Trainer wired with our padding collator; the tokenizer is saved with checkpoints."""
+    """A transformers Trainer wired with our padding collator that computes logits only where a
+    label is (same loss, less work); the tokenizer is saved with checkpoints."""
     from transformers import Trainer
 
-    from arc24_lib.samples import PadCollator
+    from arc24_lib.samples import PadCollator, with_labelled_logits_only
 
-    return Trainer(model=model, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset,
-                   data_collator=PadCollator(tokenizer.pad_token_id), processing_class=tokenizer,
-                   callbacks=callbacks)
+    class LabelledLogitsTrainer(Trainer):
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            return super().compute_loss(model, with_labelled_logits_only(inputs), return_outputs, num_items_in_batch)
+
+    return LabelledLogitsTrainer(model=model, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset,
+                                 data_collator=PadCollator(tokenizer.pad_token_id), processing_class=tokenizer,
+                                 callbacks=callbacks)
 
 
 def answer_loss(model: Any, samples: list[dict[str, list[int]]], pad_token_id: int, batch_size: int = 4) -> float:
@@ -234,7 +241,8 @@ def fine_tune(config: FineTuningConfig, callbacks: list[Any] | None = None) -> d
     tokenizer = load_tokenizer(config.model_path)
     sources = [SampleSource(list(get_dataset(name)), version) for name, version in config.train_datasets]
     samples = TrainingSamples(sources, encoder, tokenizer, config.max_seq_len, config.random_seed,
-                              config.augmentation_config(), config.problem_augmentation_config())
+                              config.augmentation_config(), config.problem_augmentation_config(),
+                              label_shown_grids=config.label_shown_grids)
     eval_samples, eval_args = None, {}
     if config.val_dataset:
         name, version = config.val_dataset

@@ -1,9 +1,9 @@
 """Solve rate on tiny tasks with the embedded model on this CPU, under a per-task time budget.
 
 For each task: test-time fine-tuning on its train pairs (leave-one-out, augmented), then AIRV
-inference with its adapter and voting; a task is solved when one of the two voted attempts is
-right for every test input. The budget covers both stages. Prints one line per task and
-`solved K/N`. Any dataset and id list works.
+inference with its adapter and selection (augmented scoring, or voting); a task is solved when
+one of the two selected attempts is right for every test input. The budget covers both stages.
+Prints one line per task and `solved K/N`. Any dataset and id list works.
 Run: .venv/bin/python bench/tiny_tasks.py [--dataset arc-agi-1/training] [--task-ids ...] [--budget-s 240]
 """
 
@@ -21,7 +21,8 @@ def main() -> None:
     parser.add_argument("--task-ids", nargs="*", help="default: the --n-tasks smallest by cell count")
     parser.add_argument("--n-tasks", type=int, default=12)
     parser.add_argument("--budget-s", type=float, default=240.0, help="per task, training + inference")
-    parser.add_argument("--inference-reserve-s", type=float, default=25.0)
+    parser.add_argument("--inference-reserve-s", type=float, default=20.0,
+                        help="per test input: kept from training for AIRV and scoring")
     parser.add_argument("--max-steps", type=int, default=400)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--lr-scheduler-type", default="constant")
@@ -30,6 +31,14 @@ def main() -> None:
     parser.add_argument("--predictions", type=int, default=8, help="AIRV predictions per test input")
     parser.add_argument("--prompt-version", default="output-from-examples-v0")
     parser.add_argument("--grid-encoder", default=DEFAULT_ENCODER)
+    parser.add_argument("--permute-colors", action=argparse.BooleanOptionalAction, default=True,
+                        help="colour permutations in training and inference")
+    parser.add_argument("--geometric-augmentation", action=argparse.BooleanOptionalAction, default=True,
+                        help="rotations and flips in training and inference")
+    parser.add_argument("--label-shown-grids", action=argparse.BooleanOptionalAction, default=True,
+                        help="loss on the train outputs in the prompt too")
+    parser.add_argument("--augmented-scoring", action=argparse.BooleanOptionalAction, default=True,
+                        help="rank candidates by their log-probability under all augmented prompts, not votes")
     parser.add_argument("--mixed-precision", default="auto", choices=("auto", "bf16", "fp32"))
     parser.add_argument("--output-dir", default=None)
     args = parser.parse_args()
@@ -47,23 +56,27 @@ def main() -> None:
                          learning_rate=args.learning_rate, lr_scheduler_type=args.lr_scheduler_type,
                          lora_r=args.lora_r, early_stop_loss=args.early_stop_loss, max_seq_len=4096,
                          prompt_version=args.prompt_version, grid_encoder=args.grid_encoder,
-                         mixed_precision=args.mixed_precision)
+                         mixed_precision=args.mixed_precision, permute_colors=args.permute_colors,
+                         geometric_augmentation=args.geometric_augmentation,
+                         label_shown_grids=args.label_shown_grids)
     inference = InferenceConfig(output_dir=f"{output_dir}/inference", predictions_per_test_input=args.predictions,
                                 prompt_version=args.prompt_version, grid_encoder=args.grid_encoder, device="cpu",
-                                max_seq_len=4096)
+                                max_seq_len=4096, permute_colors=args.permute_colors,
+                                geometric_augmentation=args.geometric_augmentation,
+                                augmented_scoring=args.augmented_scoring)
     print(f"{len(tasks)} tasks of {args.dataset}, budget {args.budget_s:.0f} s per task; settings: "
           f"{json.dumps({k: v for k, v in vars(args).items() if k not in ('task_ids', 'dataset')})}\n", flush=True)
-    print("| task | solved | steps | stop | final loss | TTT s | inference s | total s |")
-    print("|---|---|---|---|---|---|---|---|", flush=True)
+    print("| task | solved | right among predictions | steps | stop | final loss | TTT s | inference s | total s |")
+    print("|---|---|---|---|---|---|---|---|---|", flush=True)
     results = []
     for task in tasks:  # one at a time, so each line prints as soon as its task is done
         result = solve_tasks(subset_by_ids(tasks, [task.task_id]), ttt, inference, budget_s=args.budget_s,
                              inference_reserve_s=args.inference_reserve_s)[0]
         results.append(result)
         loss = "-" if result["final_loss"] is None else f"{result['final_loss']:.3f}"
-        print(f"| {result['task_id']} | {'yes' if result['solved'] else 'no'} | {result['steps']} | "
-              f"{result['stop_reason'] or result['ttt_status']} | {loss} | {result['ttt_seconds']} | "
-              f"{result['inference_seconds']} | {result['seconds']} |", flush=True)
+        print(f"| {result['task_id']} | {'yes' if result['solved'] else 'no'} | {result['pass_n']} | "
+              f"{result['steps']} | {result['stop_reason'] or result['ttt_status']} | {loss} | "
+              f"{result['ttt_seconds']} | {result['inference_seconds']} | {result['seconds']} |", flush=True)
     over = [r["task_id"] for r in results if r["seconds"] > args.budget_s]
     print(f"\nsolved {sum(bool(r['solved']) for r in results)}/{len(results)}"
           + (f" (over budget: {', '.join(over)})" if over else ""))

@@ -16,6 +16,7 @@ max_seq_len = 4096
 max_steps = 300
 learning_rate = 1e-3
 lora_r = 32
+label_shown_grids = True
 time_budget_s = 150.0
 early_stop_loss = 0.01
 output_dir = "outputs/notebooks"
@@ -42,7 +43,8 @@ config = TestTimeConfig(
     model_path=params.model_path, adapter_path=params.adapter_path, output_dir=str(out),
     grid_encoder=params.grid_encoder, prompt_version=params.prompt_version, max_seq_len=params.max_seq_len,
     max_steps=params.max_steps, learning_rate=params.learning_rate, lora_r=params.lora_r,
-    time_budget_s=params.time_budget_s, early_stop_loss=params.early_stop_loss)
+    label_shown_grids=params.label_shown_grids, time_budget_s=params.time_budget_s,
+    early_stop_loss=params.early_stop_loss)
 results = fine_tune_at_test_time(tasks, config)
 
 # %%

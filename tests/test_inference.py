@@ -6,7 +6,7 @@ import time
 import numpy as np
 import pytest
 
-from arc24_lib.augmentation import augment_task
+from arc24_lib.augmentation import augment_grid, augment_task
 from arc24_lib.data import Dataset
 from arc24_lib.encoders import DEFAULT_ENCODER, parse_encoder
 from arc24_lib.evaluation import evaluate
@@ -88,6 +88,72 @@ def test_hf_backend_batched_equals_one_at_a_time(tiny_backend, arc1_training):
     for generation, limit, prompt in zip(limited, limits, prompts, strict=True):
         alone = tiny_backend.generate([prompt], GenerationConfig(max_new_tokens=limit))[0]
         assert generation.token_ids == alone.token_ids and len(generation.token_ids) <= limit
+
+
+def test_hf_score_equals_a_full_forward_pass_batched_or_not(tiny_backend, arc1_training):
+    import torch
+
+    from arc24_lib.prompting import create_prompt
+
+    encoder, tokenizer = parse_encoder(DEFAULT_ENCODER), tiny_backend.tokenizer
+    prompts = [create_prompt(t, encoder, "output-from-examples-v0", tokenizer, i)
+               for t in subset_by_ids(arc1_training, TASK_IDS[:5]) for i in range(len(t.test))]
+    texts, answers = [p.text for p in prompts], [p.answer for p in prompts]
+    batched = tiny_backend.score(texts, answers)
+    assert [tiny_backend.score([t], [a])[0] for t, a in zip(texts, answers, strict=True)] == pytest.approx(batched,
+                                                                                                          abs=1e-3)
+    shared = [texts[0]] * len(answers)  # one prompt, many answers: its cache is shared
+    assert tiny_backend.score(shared, answers) == pytest.approx(
+        [tiny_backend.score([texts[0]], [a])[0] for a in answers], abs=1e-3)
+    for text, answer, score in zip(texts[:3], answers[:3], batched[:3], strict=True):
+        prompt_ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        answer_ids = tokenizer(answer, add_special_tokens=False)["input_ids"]
+        with torch.no_grad():
+            logits = tiny_backend.model(input_ids=torch.tensor([prompt_ids + answer_ids])).logits[0]
+        logprobs = torch.log_softmax(logits.float(), dim=-1)
+        expected = sum(float(logprobs[len(prompt_ids) - 1 + j, token]) for j, token in enumerate(answer_ids))
+        assert score == pytest.approx(expected, abs=1e-3) and score < 0
+
+
+def test_airv_augmented_scoring_writes_scores_once_and_ranks_by_them(tmp_path, tiny_backend, tiny_model_path,
+                                                                     arc1_training):
+    from arc24_lib.inference.scoring import read_scores
+    from arc24_lib.pipeline import vote_and_report
+
+    tasks = subset_by_ids(arc1_training, ["6150a2bd", "e9afcf9a"])
+    config = tiny_config(tmp_path, tiny_model_path, predictions_per_test_input=4, max_new_tokens=None)
+    encoder = parse_encoder(config.grid_encoder)
+    right, wrong = {}, {}  # prompt → the true answer, and a fixed wrong grid, both in the prompt's frame
+    for task in tasks:
+        for planned in plan_predictions(task, config, encoder, tiny_backend.tokenizer):
+            truth = task.test[planned.test_index].output
+            right[planned.prompt] = encoder.to_text(augment_grid(truth, planned.augmentation))
+            wrong[planned.prompt] = encoder.to_text(augment_grid((truth + 1) % 10, planned.augmentation))
+
+    class TwoMinds:
+        """Writes the true answer for half the prompts and one fixed wrong grid for the rest;
+        scores with the tiny model."""
+
+        tokenizer = tiny_backend.tokenizer
+
+        def generate(self, prompts, generation_config, adapter_path=None, max_new_tokens=None):
+            return [Generation((right if i % 2 else wrong)[p], [1], -1.0, 1) for i, p in enumerate(prompts)]
+
+        def score(self, prompts, answers, adapter_path=None):
+            return tiny_backend.score(prompts, answers, adapter_path)
+
+    path = run_airv(hidden(tasks), config, backend=TwoMinds())
+    lines = (tmp_path / "scores.jsonl").read_text().splitlines()
+    scores = read_scores(tmp_path / "scores.jsonl")
+    assert set(scores) == {(t.task_id, i) for t in tasks for i in range(len(t.test))}
+    assert all(len(grids) == 2 for grids in scores.values())
+    assert all(json.loads(line)["n_prompts"] == 4 for line in lines)
+    run_airv(hidden(tasks), config, backend=TwoMinds())  # a rerun scores nothing again
+    assert (tmp_path / "scores.jsonl").read_text().splitlines() == lines
+    outputs = vote_and_report(tasks, path, tmp_path / "report")
+    attempts = json.loads(outputs["attempts"].read_text())
+    for (task_id, test_index), grids in scores.items():
+        assert tuple(map(tuple, attempts[task_id][test_index][0])) == max(grids, key=grids.get)
 
 
 def tiny_config(tmp_path, model_path, **overrides):

@@ -19,3 +19,16 @@ def test_select_attempts_fills_missing_with_none_and_lists_unpredicted_inputs():
     attempts = select_attempts(records, {"t": 3, "u": 1, "v": 1})
     assert attempts["t"] == [[A, None], [None, None], [None, None]]
     assert attempts["u"] == [[B, None]] and attempts["v"] == [[None, None]]
+
+
+def key(grid):
+    return tuple(map(tuple, grid))
+
+
+def test_augmented_scores_rank_before_votes():
+    records = [rec(A, -1.0), rec(A, -1.0), rec(A, -1.0), rec(B, -3.0), rec(C, -2.0)]
+    ranked = rank_candidates(records, {key(B): -0.5, key(A): -4.0})
+    assert [c.as_list() for c in ranked] == [B, A, C]  # scored first, best score first; C unscored comes last
+    attempts = select_attempts(records, {"t": 1, "u": 1}, scores={("t", 0): {key(C): -0.1, key(B): -0.2}})
+    assert attempts["t"] == [[C, B]] and attempts["u"] == [[None, None]]
+    assert select_attempts(records, {"t": 1})["t"] == [[A, C]]  # without scores: votes, then mean logprob

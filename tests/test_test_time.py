@@ -75,3 +75,29 @@ def test_ttt_embedded_model_solves_6150a2bd(tmp_path, arc1_training):
     output = model.generate(**inputs, max_new_tokens=40, do_sample=False, pad_token_id=tokenizer.pad_token_id)
     answer = tokenizer.decode(output[0, inputs["input_ids"].shape[1]:])
     assert np.array_equal(parse_answer(answer, encoder, (tokenizer.eos_token,)), task.test[0].output), answer
+
+
+def test_solve_tasks_reserves_inference_time_per_test_input_and_reports_each_task(tmp_path, tiny_model_path,
+                                                                                   arc1_training, monkeypatch):
+    from arc24_lib.inference.airv import InferenceConfig
+    from arc24_lib.pipeline import solve_tasks
+
+    tasks = subset_by_ids(arc1_training, ["44f52bb0", "6150a2bd"])  # two test inputs, then one
+    assert [len(task.test) for task in tasks] == [2, 1]
+    ttt = tiny_config(tmp_path / "ttt", tiny_model_path, max_steps=2)
+    inference = InferenceConfig(model_path=str(tiny_model_path), output_dir=str(tmp_path / "inference"),
+                                predictions_per_test_input=2, max_new_tokens=8, device="cpu")
+    budgets = []
+
+    def recording(dataset, config):  # the real training, with its time budget noted
+        budgets.append(config.time_budget_s)
+        return fine_tune_at_test_time(dataset, config)
+
+    monkeypatch.setattr("arc24_lib.test_time.fine_tune_at_test_time", recording)
+    results = solve_tasks(tasks, ttt, inference, budget_s=100.0, inference_reserve_s=20.0)
+    assert budgets == [60.0, 80.0]
+    assert [r["task_id"] for r in results] == ["44f52bb0", "6150a2bd"]
+    for result in results:
+        assert result["ttt_status"] == "trained" and result["steps"] == 2
+        assert isinstance(result["solved"], bool) and 0.0 <= result["pass_n"] <= 1.0
+        assert result["seconds"] >= result["ttt_seconds"]

@@ -12,7 +12,7 @@ from arc24_lib.encoders import DEFAULT_ENCODER, parse_encoder
 from arc24_lib.models import check_context, load_model, load_tokenizer, merge_adapter, set_context_length
 from arc24_lib.partitions import subset_by_ids
 from arc24_lib.prompting import IGNORE_INDEX, PROMPT_VERSIONS, create_prompt, tokenize_prompt
-from arc24_lib.samples import SampleSource, TrainingSamples, fixed_samples
+from arc24_lib.samples import PadCollator, SampleSource, TrainingSamples, fixed_samples, with_labelled_logits_only
 from arc24_lib.training import FineTuningConfig, answer_loss, fine_tune
 
 TASK_IDS = ["6150a2bd", "0d3d703e", "74dd1130"]
@@ -41,6 +41,47 @@ def test_labels_cover_exactly_the_answer_tokens(smollm2_tokenizer, arc1_training
     ids, labels = tokenize_prompt(tokenizer, prompt)
     answer_ids = [i for i, label in zip(ids, labels, strict=True) if label != IGNORE_INDEX]
     assert tokenizer.decode(answer_ids) == prompt.answer
+
+
+@pytest.mark.parametrize("prompt_version", PROMPT_VERSIONS)
+def test_shown_grid_labels_cover_the_train_outputs_and_the_answer(smollm2_tokenizer, arc1_training, prompt_version):
+    tokenizer, encoder = smollm2_tokenizer, parse_encoder(DEFAULT_ENCODER)
+    task = arc1_training["0d3d703e"]
+    prompt = create_prompt(task, encoder, prompt_version, tokenizer)
+    kind = "input" if prompt_version.startswith("input") else "output"
+    shown = [getattr(example, kind) for example in task.train]
+    assert [prompt.text[start:end] for start, end in prompt.grid_spans] == [encoder.to_text(g) for g in shown]
+    ids, labels = tokenize_prompt(tokenizer, prompt, label_shown_grids=True)
+    plain_ids, plain_labels = tokenize_prompt(tokenizer, prompt)
+    assert ids == plain_ids  # labelling never changes what the model reads
+    labelled = [i for i, label in zip(ids, labels, strict=True) if label != IGNORE_INDEX]
+    assert tokenizer.decode(labelled) == "".join(encoder.to_text(g) for g in shown) + prompt.answer
+    assert sum(label != IGNORE_INDEX for label in labels) > 4 * sum(label != IGNORE_INDEX for label in plain_labels)
+    samples = TrainingSamples([SampleSource([task], prompt_version)], encoder, tokenizer, 2048, seed=0,
+                              label_shown_grids=True)
+    sample = next(iter(samples))  # an augmented 3x3 task: same label count as the plain prompt
+    assert sum(label != IGNORE_INDEX for label in sample["labels"]) == len(labelled)
+
+
+def test_labelled_logits_only_gives_the_same_loss_and_gradients(tiny_model_path, smollm2_tokenizer, arc1_training):
+    tokenizer, encoder = smollm2_tokenizer, parse_encoder(DEFAULT_ENCODER)
+    model = load_model(tiny_model_path, device="cpu", dtype=torch.float32)
+    samples = []
+    for task_id, shown in [("6150a2bd", True), ("0d3d703e", False), ("74dd1130", True)]:
+        ids, labels = tokenize_prompt(tokenizer, create_prompt(arc1_training[task_id], encoder,
+                                                               "output-from-examples-v0", tokenizer), shown)
+        samples.append({"input_ids": ids, "labels": labels})
+    weight = model.model.layers[0].mlp.up_proj.weight
+    for batch in (samples[:1], samples):
+        full = PadCollator(tokenizer.pad_token_id)(batch)
+        kept = with_labelled_logits_only(full)
+        n_labelled = int((full["labels"][:, 1:] != IGNORE_INDEX).any(dim=0).sum())
+        assert kept["logits_to_keep"].shape == (n_labelled,) and n_labelled < full["input_ids"].shape[1] - 1
+        full_out, kept_out = model(**full), model(**kept)
+        assert kept_out.logits.shape[1] == n_labelled
+        torch.testing.assert_close(kept_out.loss, full_out.loss)
+        full_grad = torch.autograd.grad(full_out.loss, weight)[0]
+        torch.testing.assert_close(torch.autograd.grad(kept_out.loss, weight)[0], full_grad)
 
 
 def test_samples_trim_then_skip_and_count(smollm2_tokenizer, arc1_training):

@@ -57,6 +57,9 @@ class InferenceConfig:
     geometric_augmentation: bool = field(default=True, metadata={"help": "spread over the 8 geometries"})
     permute_colors: bool = field(default=True, metadata={"help": "random colour permutation per prediction"})
     shuffle_train_pairs: bool = field(default=True, metadata={"help": "random train pair order"})
+    augmented_scoring: bool = field(default=True, metadata={
+        "help": "rank each test input's candidates by their log-probability under all its augmented prompts"})
+    scored_candidates: int = field(default=8, metadata={"help": "most-voted candidates scored per test input"})
     # --- backend options ---
     device: str | None = field(default=None, metadata={"help": "hf: cpu or cuda; default: cuda when visible"})
     tensor_parallel_size: int = field(default=1, metadata={"help": "vllm: GPUs per model"})
@@ -171,7 +174,7 @@ class _JsonlWriter:
         self.file.close()
 
 
-def _adapter_for(task_id: str, config: InferenceConfig) -> str | None:
+def adapter_for(task_id: str, config: InferenceConfig) -> str | None:
     if config.adapters_dir:
         folder = Path(config.adapters_dir) / task_id
         if (folder / "adapter_config.json").exists():
@@ -212,7 +215,7 @@ def _pending_predictions(dataset: Dataset, config: InferenceConfig, tokenizer: A
             logger.warning("task %s: %d prompts do not fit max_seq_len %d", task.task_id, len(unprompted),
                            config.max_seq_len)
             writer.write([_record(p, "", None, None, 0) for p in unprompted])
-        adapter = _adapter_for(task.task_id, config)
+        adapter = adapter_for(task.task_id, config)
         pending += [(adapter, p) for p in plan if p.prompt is not None]
     return pending
 
@@ -225,6 +228,7 @@ def run_airv(dataset: Dataset, config: InferenceConfig, backend: Backend | None 
     generation call, and written as each call completes. Records already in the output folder
     are kept and not made again. A task that fails is logged to failures.jsonl and the run goes
     on. `stop_after` ends the run after about that many new records (an interruption, for tests).
+    With `augmented_scoring`, scores.jsonl beside it then ranks each test input's candidates.
     """
     from tqdm.auto import tqdm
 
@@ -263,6 +267,10 @@ def run_airv(dataset: Dataset, config: InferenceConfig, backend: Backend | None 
         progress.close()
     finally:
         writer.close()
+    if config.augmented_scoring:
+        from arc24_lib.inference.scoring import score_predictions
+
+        score_predictions(dataset, config, backend, tokenizer)
     return path
 
 

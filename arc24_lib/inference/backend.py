@@ -46,6 +46,11 @@ class Backend(Protocol):
         """
         ...
 
+    def score(self, prompts: Sequence[str], answers: Sequence[str], adapter_path: str | None = None) -> list[float]:
+        """Sum of the log-probabilities of each answer's tokens after its prompt (teacher forcing);
+        prompt and answer are tokenized apart, as in training."""
+        ...
+
 
 def make_backend(name: str, model_path: str = "embedded", **options: Any) -> Backend:
     """Build a backend by name; vLLM is imported only when chosen."""

@@ -55,6 +55,45 @@ class HFBackend:
         return [results[i] for i in range(len(prompts))]
 
     @torch.no_grad()
+    def score(self, prompts: Sequence[str], answers: Sequence[str], adapter_path: str | None = None) -> list[float]:
+        """Sum of log-probabilities of each answer after its prompt. Each distinct prompt runs once;
+        its answers then run together on copies of its KV cache."""
+        self._use_adapter(adapter_path)
+        answer_ids = self.tokenizer(list(answers), add_special_tokens=False)["input_ids"]
+        by_prompt: dict[str, list[int]] = {}
+        for index, prompt in enumerate(prompts):
+            by_prompt.setdefault(prompt, []).append(index)
+        results: dict[int, float] = {}
+        for prompt, indices in by_prompt.items():
+            for start in range(0, len(indices), self.batch_size):
+                chunk = indices[start:start + self.batch_size]
+                results.update(zip(chunk, self._score_answers(prompt, [answer_ids[i] for i in chunk]), strict=True))
+        return [results[i] for i in range(len(prompts))]
+
+    def _score_answers(self, prompt: str, answers: list[list[int]]) -> list[float]:
+        """Log-probabilities of several answers to one prompt: the prompt's cache is reused."""
+        from transformers import DynamicCache
+
+        prompt_ids = self.tokenizer(prompt, add_special_tokens=False, return_tensors="pt")["input_ids"].to(self.device)
+        cache = DynamicCache()
+        first = self.model(input_ids=prompt_ids, past_key_values=cache, use_cache=True, logits_to_keep=1).logits
+        cache.batch_repeat_interleave(len(answers))
+        length, n_prompt = max(len(ids) for ids in answers), prompt_ids.shape[1]
+        ids = torch.full((len(answers), length), self.tokenizer.pad_token_id, dtype=torch.long, device=self.device)
+        mask = torch.zeros((len(answers), length), dtype=torch.long, device=self.device)
+        for row, answer in enumerate(answers):
+            ids[row, :len(answer)] = torch.tensor(answer, device=self.device)
+            mask[row, :len(answer)] = 1
+        attention_mask = torch.cat([mask.new_ones(len(answers), n_prompt), mask], dim=1)
+        positions = torch.arange(n_prompt, n_prompt + length, device=self.device).expand(len(answers), -1)
+        logits = self.model(input_ids=ids, attention_mask=attention_mask, position_ids=positions,
+                            past_key_values=cache, use_cache=True).logits  # (answers, length, vocab)
+        # the prompt's last position predicts each answer's first token; answer position j predicts j + 1
+        logits = torch.cat([first.expand(len(answers), -1, -1), logits[:, :-1]], dim=1)
+        token_logprobs = torch.log_softmax(logits.float(), dim=-1).gather(-1, ids[..., None])[..., 0]
+        return (token_logprobs * mask).sum(dim=-1).tolist()
+
+    @torch.no_grad()
     def _generate_batch(self, prompts: list[str], config: GenerationConfig, limits: list[int]) -> list[Generation]:
         from transformers import StoppingCriteriaList
 

@@ -85,3 +85,19 @@ class VLLMBackend:
                                           cumulative_logprob=float(logprob or 0.0),
                                           n_tokens=len(completion.token_ids)))
         return generations
+
+    def score(self, prompts: Sequence[str], answers: Sequence[str], adapter_path: str | None = None) -> list[float]:
+        """Sum of log-probabilities of each answer after its prompt, from vLLM's prompt log-probabilities."""
+        from vllm import SamplingParams
+
+        prompt_ids = self.tokenizer(list(prompts), add_special_tokens=False)["input_ids"]
+        answer_ids = self.tokenizer(list(answers), add_special_tokens=False)["input_ids"]
+        params = SamplingParams(temperature=0.0, max_tokens=1, prompt_logprobs=0)
+        outputs = self.llm.generate([{"prompt_token_ids": p + a} for p, a in zip(prompt_ids, answer_ids, strict=True)],
+                                    params, lora_request=self._lora_request(adapter_path), use_tqdm=False)
+        scores = []
+        for output, prompt, answer in zip(outputs, prompt_ids, answer_ids, strict=True):
+            positions = output.prompt_logprobs[len(prompt):]  # one {token id: Logprob} per answer token
+            scores.append(float(sum(position[token].logprob
+                                    for position, token in zip(positions, answer, strict=True))))
+        return scores

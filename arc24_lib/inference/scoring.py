@@ -1,0 +1,116 @@
+"""Augmented scoring: the log-probability of each candidate grid of a test input, summed over
+every augmented prompt AIRV used for it. Selection then prefers the grid the model finds most
+likely from all points of view, not only the one it wrote most often (I3)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from arc24_lib.augmentation import TaskAugmentation, augment_task
+from arc24_lib.data import Dataset, Example, Task
+from arc24_lib.encoders import GridEncoder
+from arc24_lib.inference.backend import Backend
+from arc24_lib.prompting import fit_prompt
+from arc24_lib.selection import GridKey, Scores, group_records, rank_candidates
+
+logger = logging.getLogger(__name__)
+SCORES_FILE = "scores.jsonl"
+
+
+def scoring_prompts(task: Task, test_index: int, candidates: list[GridKey], augmentations: list[TaskAugmentation],
+                    encoder: GridEncoder, prompt_version: str, tokenizer: Any,
+                    max_seq_len: int) -> list[tuple[int, str, str]]:
+    """(candidate index, prompt, answer) for every candidate under every augmentation that fits."""
+    items = []
+    for index, grid in enumerate(candidates):
+        test = list(task.test)
+        test[test_index] = Example(test[test_index].input, np.array(grid, dtype=np.int8))
+        with_candidate = replace(task, test=test)
+        for augmentation in augmentations:
+            prompt, _ = fit_prompt(augment_task(with_candidate, augmentation), encoder, prompt_version, tokenizer,
+                                   max_seq_len, test_index)
+            if prompt is not None:
+                items.append((index, prompt.text, prompt.answer))
+    return items
+
+
+def score_task(task: Task, records: list[dict[str, Any]], backend: Backend, adapter: str | None,
+               encoder: GridEncoder, prompt_version: str, tokenizer: Any, max_seq_len: int,
+               max_candidates: int) -> list[dict[str, Any]]:
+    """Score records for each test input of a task with two or more distinct predicted grids."""
+    groups = group_records(records)
+    results = []
+    for test_index in range(len(task.test)):
+        group = groups.get((task.task_id, test_index), [])
+        candidates = [candidate.grid for candidate in rank_candidates(group)[:max_candidates]]
+        if len(candidates) < 2:  # nothing to choose between
+            continue
+        augmentations = list({json.dumps(r["augmentation"], sort_keys=True): TaskAugmentation.from_dict(
+            r["augmentation"]) for r in group}.values())
+        items = scoring_prompts(task, test_index, candidates, augmentations, encoder, prompt_version, tokenizer,
+                                max_seq_len)
+        logprobs = backend.score([prompt for _, prompt, _ in items], [answer for _, _, answer in items], adapter)
+        totals, counts = np.zeros(len(candidates)), np.zeros(len(candidates), dtype=int)
+        for (index, _, _), logprob in zip(items, logprobs, strict=True):
+            totals[index] += logprob
+            counts[index] += 1
+        for index, grid in enumerate(candidates):
+            if counts[index]:
+                results.append({"task_id": task.task_id, "test_index": test_index, "grid": [list(r) for r in grid],
+                                "score": float(totals[index] / counts[index]), "n_prompts": int(counts[index])})
+    return results
+
+
+def score_predictions(dataset: Dataset, config: Any, backend: Backend, tokenizer: Any) -> Path:
+    """Augmented scores of every task's predictions in `config.output_dir`, appended to scores.jsonl
+    as each task completes; test inputs already scored are kept. A task that fails is logged and
+    left to plain voting."""
+    from tqdm.auto import tqdm
+
+    from arc24_lib.encoders import parse_encoder
+    from arc24_lib.inference.airv import PREDICTIONS_FILE, adapter_for, read_predictions
+
+    output_dir = Path(config.output_dir)
+    path = output_dir / SCORES_FILE
+    done = set(read_scores(path))
+    records = [r for r in read_predictions(output_dir / PREDICTIONS_FILE)
+               if (r["task_id"], r["test_index"]) not in done]
+    by_task: dict[str, list[dict[str, Any]]] = {}
+    for record in records:
+        by_task.setdefault(record["task_id"], []).append(record)
+    encoder = parse_encoder(config.grid_encoder)
+    with open(path, "a") as file:
+        for task in tqdm([t for t in dataset if t.task_id in by_task], desc="augmented scoring", unit="task"):
+            try:
+                results = score_task(task, by_task[task.task_id], backend, adapter_for(task.task_id, config), encoder,
+                                     config.prompt_version, tokenizer, config.max_seq_len, config.scored_candidates)
+            except Exception as error:  # scores only refine the ranking: voting still works without them
+                logger.error("augmented scoring failed for task %s: %s: %s", task.task_id, type(error).__name__,
+                             error)
+                continue
+            file.write("".join(json.dumps(result) + "\n" for result in results))
+            file.flush()
+    return path
+
+
+def read_scores(paths: list[Path] | Path) -> Scores:
+    """Scores from scores.jsonl files: (task id, test index) → grid → mean log-probability."""
+    scores: Scores = {}
+    for path in [paths] if isinstance(paths, Path) else paths:
+        if not path.exists():
+            continue
+        for line in path.read_text().splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                logger.warning("ignoring a truncated line in %s", path)
+                continue
+            key = (record["task_id"], record["test_index"])
+            scores.setdefault(key, {})[tuple(map(tuple, record["grid"]))] = record["score"]
+    return scores
