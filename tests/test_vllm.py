@@ -40,3 +40,18 @@ def test_vllm_per_task_lora_adapter(backend, tmp_path):
     base = backend.generate([prompt], GenerationConfig(max_new_tokens=16))[0]
     adapted = backend.generate([prompt], GenerationConfig(max_new_tokens=16), str(tmp_path / "adapter"))[0]
     assert base.token_ids != adapted.token_ids
+
+
+def test_vllm_score_agrees_with_the_hf_backend(backend, arc1_training):
+    from arc24_lib.encoders import DEFAULT_ENCODER, parse_encoder
+    from arc24_lib.inference.hf import HFBackend
+    from arc24_lib.prompting import create_prompt
+
+    encoder = parse_encoder(DEFAULT_ENCODER)
+    prompts = [create_prompt(arc1_training[task_id], encoder, "output-from-examples-v0", backend.tokenizer)
+               for task_id in ("6150a2bd", "0d3d703e", "74dd1130")]
+    texts, answers = [p.text for p in prompts], [p.answer for p in prompts]
+    vllm_scores = backend.score(texts, answers)
+    hf_scores = HFBackend("embedded", device="cpu").score(texts, answers)
+    assert all(score < 0 for score in vllm_scores)
+    assert vllm_scores == pytest.approx(hf_scores, rel=0.05, abs=0.5)  # bf16 on the GPU, fp32 on the CPU
