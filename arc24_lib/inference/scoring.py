@@ -1,4 +1,4 @@
-"""Augmented scoring: the log-probability of each candidate grid of a test input, summed over
+"""Augmented scoring: the log-probability of each candidate grid of a test input, averaged over
 every augmented prompt AIRV used for it. Selection then prefers the grid the model finds most
 likely from all points of view, not only the one it wrote most often (I3)."""
 
@@ -15,6 +15,7 @@ import numpy as np
 from arc24_lib.augmentation import TaskAugmentation, augment_task
 from arc24_lib.data import Dataset, Example, Task
 from arc24_lib.encoders import GridEncoder
+from arc24_lib.inference.airv import PREDICTIONS_FILE, adapter_for, read_predictions
 from arc24_lib.inference.backend import Backend
 from arc24_lib.prompting import fit_prompt
 from arc24_lib.selection import GridKey, Scores, group_records, rank_candidates
@@ -74,7 +75,6 @@ def score_predictions(dataset: Dataset, config: Any, backend: Backend, tokenizer
     from tqdm.auto import tqdm
 
     from arc24_lib.encoders import parse_encoder
-    from arc24_lib.inference.airv import PREDICTIONS_FILE, adapter_for, read_predictions
 
     output_dir = Path(config.output_dir)
     path = output_dir / SCORES_FILE
@@ -103,14 +103,7 @@ def read_scores(paths: list[Path] | Path) -> Scores:
     """Scores from scores.jsonl files: (task id, test index) → grid → mean log-probability."""
     scores: Scores = {}
     for path in [paths] if isinstance(paths, Path) else paths:
-        if not path.exists():
-            continue
-        for line in path.read_text().splitlines():
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                logger.warning("ignoring a truncated line in %s", path)
-                continue
+        for record in read_predictions(path):  # the same tolerant jsonl reader
             key = (record["task_id"], record["test_index"])
             scores.setdefault(key, {})[tuple(map(tuple, record["grid"]))] = record["score"]
     return scores
