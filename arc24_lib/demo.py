@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dataset", default="arc-agi-1/training")
     parser.add_argument("--n-tasks", type=int, default=5, help="the smallest tasks of the dataset")
     parser.add_argument("--time-budget-s", type=float, default=120.0, help="test-time training per task")
-    parser.add_argument("--max-steps", type=int, default=300)
+    parser.add_argument("--max-steps", type=int, default=1000, help="the time budget ends a task first")
     parser.add_argument("--predictions", type=int, default=8, help="AIRV predictions per test input")
     parser.add_argument("--output-dir", default="outputs/demo")
     args = parser.parse_args(argv)

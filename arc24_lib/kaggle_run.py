@@ -15,6 +15,7 @@ from typing import Any
 
 from arc24_lib.data import Dataset, load_dataset
 from arc24_lib.encoders import DEFAULT_ENCODER
+from arc24_lib.prompting import DEFAULT_PROMPT_VERSION
 
 logger = logging.getLogger(__name__)
 RESULTS_FILE = "task_results.jsonl"
@@ -45,7 +46,7 @@ class KaggleRunConfig:
     gpu_memory_utilization: float = field(default=0.4, metadata={
         "help": "vllm's share of GPU memory; training in the same process needs the rest"})
     grid_encoder: str = field(default=DEFAULT_ENCODER, metadata={"help": "grid encoder string"})
-    prompt_version: str = field(default="output-from-examples-v0", metadata={"help": "prompt version"})
+    prompt_version: str = field(default=DEFAULT_PROMPT_VERSION, metadata={"help": "prompt version"})
     max_seq_len: int = field(default=8192, metadata={"help": "tokens of prompt + answer"})
     max_steps: int = field(default=300, metadata={"help": "most test-time training steps per task"})
     learning_rate: float = field(default=1e-4, metadata={"help": "test-time training learning rate"})

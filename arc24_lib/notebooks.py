@@ -78,8 +78,10 @@ class TestTimeParameters:
     max_steps: int = _help("optimizer steps per task")
     learning_rate: float = _help("learning rate")
     lora_r: int = _help("LoRA rank")
+    lora_layers: int | None = _help("adapters on the last this many decoder layers only (faster steps); None: all")
     label_shown_grids: bool = _help("loss on the train outputs in the prompt too, not only the answer")
     time_budget_s: float | None = _help("seconds of training per task, or None")
+    decay_over_budget: bool = _help("cosine learning-rate decay over max_steps or time_budget_s, whichever ends first")
     early_stop_loss: float | None = _help("stop a task when its loss falls below this, or None")
     output_dir: str = _help("root folder of every notebook's outputs")
 

@@ -49,12 +49,28 @@ def group_records(records: Iterable[dict[str, Any]]) -> dict[tuple[str, int], li
     return groups
 
 
+def interleave(*rankings: list[Candidate]) -> list[Candidate]:
+    """Each ranking in turn gives its best grid not chosen yet: two rankers share the attempts."""
+    chosen: dict[GridKey, Candidate] = {}
+    queues = [list(ranking) for ranking in rankings]
+    while any(queues):
+        for queue in queues:
+            while queue and queue[0].grid in chosen:
+                queue.pop(0)
+            if queue:
+                candidate = queue.pop(0)
+                chosen[candidate.grid] = candidate
+    return list(chosen.values())
+
+
 def select_attempts(records: Iterable[dict[str, Any]], n_test_inputs: dict[str, int],
                     n_attempts: int = 2, scores: Scores | None = None) -> Attempts:
     """For every task and test input, the top `n_attempts` ranked grids (None where nothing was predicted).
 
     `n_test_inputs` maps each task id to its number of test inputs, so test inputs without
-    any prediction are still listed. `scores` (from augmented scoring) rank where present.
+    any prediction are still listed. Where `scores` (augmented scoring) exist, the attempts
+    alternate: the best-scored grid, then the most-voted other one, and so on. Each ranker
+    alone misses answers the other one finds (a small model's scores and its votes disagree).
     """
     groups = group_records(records)
     scores = scores or {}
@@ -62,8 +78,10 @@ def select_attempts(records: Iterable[dict[str, Any]], n_test_inputs: dict[str, 
     for task_id, count in n_test_inputs.items():
         attempts[task_id] = []
         for test_index in range(count):
-            ranked = rank_candidates(groups.get((task_id, test_index), []),
-                                     scores.get((task_id, test_index)))[:n_attempts]
-            grids: list[Any] = [candidate.as_list() for candidate in ranked]
+            group = groups.get((task_id, test_index), [])
+            ranked = rank_candidates(group)
+            if scores.get((task_id, test_index)):
+                ranked = interleave(rank_candidates(group, scores[task_id, test_index]), ranked)
+            grids: list[Any] = [candidate.as_list() for candidate in ranked[:n_attempts]]
             attempts[task_id].append(grids + [None] * (n_attempts - len(grids)))
     return attempts

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from arc24_lib.data import Dataset, Task
-from arc24_lib.prompting import check_prompt_version
+from arc24_lib.prompting import DEFAULT_PROMPT_VERSION, check_prompt_version
 from arc24_lib.training import TrainingOptions
 
 logger = logging.getLogger(__name__)
@@ -26,7 +27,7 @@ class TestTimeConfig(TrainingOptions):
     __test__ = False  # not a pytest test class despite its name
 
     output_dir: str = field(default="outputs/test_time_fine_tuning", metadata={"help": "one folder per task"})
-    prompt_version: str = field(default="output-from-examples-v0", metadata={"help": "prompt version (R2)"})
+    prompt_version: str = field(default=DEFAULT_PROMPT_VERSION, metadata={"help": "prompt version (R2)"})
     max_steps: int = field(default=150, metadata={"help": "optimizer steps per task"})
     learning_rate: float = field(default=1e-3, metadata={"help": "peak learning rate"})
     lr_scheduler_type: str = field(default="constant", metadata={"help": "lr schedule"})
@@ -38,6 +39,10 @@ class TestTimeConfig(TrainingOptions):
         "help": "loss on the train outputs shown in the prompt too (solved 2 of 5 more tiny tasks in 4 min)"})
     early_stop_loss: float | None = field(default=None, metadata={
         "help": "stop a task once its logged training loss falls below this"})
+    decay_over_budget: bool = field(default=True, metadata={
+        "help": "cosine decay of the learning rate to decay_floor × peak over whichever ends first, max_steps "
+                "or time_budget_s (replaces lr_scheduler_type; a time-bounded run ends at a low rate)"})
+    decay_floor: float = field(default=0.1, metadata={"help": "last learning rate as a share of the peak"})
     shared_adapter: bool = field(default=False, metadata={"help": "one adapter for all tasks together"})
     min_train_pairs: int = field(default=2, metadata={"help": "tasks with fewer train pairs are skipped"})
 
@@ -48,28 +53,51 @@ class TestTimeConfig(TrainingOptions):
             raise ValueError("min_train_pairs must be at least 2: leave-one-out needs two train pairs")
         if self.time_budget_s is not None and self.time_budget_s <= 0:
             raise ValueError(f"time_budget_s is {self.time_budget_s}; give a positive number of seconds")
+        if not 0 <= self.decay_floor <= 1:
+            raise ValueError(f"decay_floor is {self.decay_floor}; give a share of the peak rate, 0 to 1")
 
 
-def _stopping_callback(time_budget_s: float | None, early_stop_loss: float | None) -> Any:
+def budget_progress(step: int, max_steps: int, elapsed_s: float, time_budget_s: float | None) -> float:
+    """How far a run is through its budget (0 to 1): the larger of its step and time shares."""
+    progress = step / max_steps
+    if time_budget_s is not None:
+        progress = max(progress, elapsed_s / time_budget_s)
+    return min(1.0, progress)
+
+
+def cosine_rate(peak: float, progress: float, floor: float) -> float:
+    """Cosine from `peak` at progress 0 to `floor × peak` at progress 1."""
+    return peak * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def budget_callback(config: TestTimeConfig) -> Any:
     from transformers import TrainerCallback
 
-    class StopEarly(TrainerCallback):
-        """Stops training at the time budget, or once the logged loss is below a threshold."""
+    class WithinBudget(TrainerCallback):
+        """Stops training at the time budget, or once the logged loss is below a threshold; with
+        `decay_over_budget`, sets each step's learning rate from the share of the budget used."""
 
         def on_train_begin(self, args, state, control, **kwargs):
             self.start, self.reason = time.perf_counter(), "max_steps"
 
+        def on_step_begin(self, args, state, control, optimizer=None, **kwargs):
+            if config.decay_over_budget and optimizer is not None:
+                progress = budget_progress(state.global_step, args.max_steps, time.perf_counter() - self.start,
+                                           config.time_budget_s)
+                for group in optimizer.param_groups:
+                    group["lr"] = cosine_rate(args.learning_rate, progress, config.decay_floor)
+
         def on_step_end(self, args, state, control, **kwargs):
-            if time_budget_s is not None and time.perf_counter() - self.start >= time_budget_s:
+            if config.time_budget_s is not None and time.perf_counter() - self.start >= config.time_budget_s:
                 control.should_training_stop, self.reason = True, "time_budget"
             return control
 
         def on_log(self, args, state, control, logs=None, **kwargs):
-            if early_stop_loss is not None and logs and logs.get("loss", float("inf")) < early_stop_loss:
+            if config.early_stop_loss is not None and logs and logs.get("loss", float("inf")) < config.early_stop_loss:
                 control.should_training_stop, self.reason = True, "early_stop_loss"
             return control
 
-    return StopEarly()
+    return WithinBudget()
 
 
 def _train_adapter(tasks: list[Task], name: str, config: TestTimeConfig, tokenizer: Any, device: str,
@@ -86,7 +114,7 @@ def _train_adapter(tasks: list[Task], name: str, config: TestTimeConfig, tokeniz
                               tokenizer, config.max_seq_len, config.random_seed, config.augmentation_config(),
                               config.problem_augmentation_config(), max_skips=200,
                               label_shown_grids=config.label_shown_grids)
-    stopper = _stopping_callback(config.time_budget_s, config.early_stop_loss)
+    stopper = budget_callback(config)
     args = training_arguments(config, output_dir / "trainer", device, disable_tqdm=True)
     trainer = make_trainer(prepare_model(config, device), tokenizer, args, samples, callbacks=[stopper])
     mean_loss = trainer.train().training_loss

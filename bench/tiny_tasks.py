@@ -23,13 +23,16 @@ def main() -> None:
     parser.add_argument("--budget-s", type=float, default=240.0, help="per task, training + inference")
     parser.add_argument("--inference-reserve-s", type=float, default=20.0,
                         help="per test input: kept from training for AIRV and scoring")
-    parser.add_argument("--max-steps", type=int, default=400)
+    parser.add_argument("--max-steps", type=int, default=1000, help="the time budget ends a task first")
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--lr-scheduler-type", default="constant")
+    parser.add_argument("--decay-over-budget", action=argparse.BooleanOptionalAction, default=True,
+                        help="cosine learning-rate decay over the task's time budget")
     parser.add_argument("--lora-r", type=int, default=32)
+    parser.add_argument("--lora-layers", type=int, default=15, help="adapters on the last N layers only (of 30)")
     parser.add_argument("--early-stop-loss", type=float, default=0.01)
     parser.add_argument("--predictions", type=int, default=8, help="AIRV predictions per test input")
-    parser.add_argument("--prompt-version", default="output-from-examples-v0")
+    parser.add_argument("--prompt-version", default="output-from-examples-v2")
     parser.add_argument("--grid-encoder", default=DEFAULT_ENCODER)
     parser.add_argument("--permute-colors", action=argparse.BooleanOptionalAction, default=True,
                         help="colour permutations in training and inference")
@@ -39,6 +42,8 @@ def main() -> None:
                         help="loss on the train outputs in the prompt too")
     parser.add_argument("--augmented-scoring", action=argparse.BooleanOptionalAction, default=True,
                         help="rank candidates by their log-probability under all augmented prompts, not votes")
+    parser.add_argument("--seed", type=int, default=7,
+                        help="test-time training seed (LoRA init, augmentations); runs vary by about a task")
     parser.add_argument("--mixed-precision", default="auto", choices=("auto", "bf16", "fp32"))
     parser.add_argument("--output-dir", default=None)
     args = parser.parse_args()
@@ -54,11 +59,12 @@ def main() -> None:
     output_dir = args.output_dir or f"outputs/tiny_tasks/{time.strftime('%Y%m%d-%H%M%S')}"
     ttt = TestTimeConfig(output_dir=f"{output_dir}/adapters", max_steps=args.max_steps, device="cpu",
                          learning_rate=args.learning_rate, lr_scheduler_type=args.lr_scheduler_type,
-                         lora_r=args.lora_r, early_stop_loss=args.early_stop_loss, max_seq_len=4096,
+                         decay_over_budget=args.decay_over_budget, lora_r=args.lora_r, lora_layers=args.lora_layers,
+                         early_stop_loss=args.early_stop_loss, max_seq_len=4096,
                          prompt_version=args.prompt_version, grid_encoder=args.grid_encoder,
                          mixed_precision=args.mixed_precision, permute_colors=args.permute_colors,
                          geometric_augmentation=args.geometric_augmentation,
-                         label_shown_grids=args.label_shown_grids)
+                         label_shown_grids=args.label_shown_grids, random_seed=args.seed)
     inference = InferenceConfig(output_dir=f"{output_dir}/inference", predictions_per_test_input=args.predictions,
                                 prompt_version=args.prompt_version, grid_encoder=args.grid_encoder, device="cpu",
                                 max_seq_len=4096, permute_colors=args.permute_colors,

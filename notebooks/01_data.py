@@ -11,7 +11,7 @@ task_ids = []  # empty: the n_tasks smallest tasks
 n_tasks = 6
 model_path = "embedded"
 grid_encoder = "GridShapeEncoder(RowNumberEncoder(MinimalGridEncoder()))"
-prompt_version = "output-from-examples-v0"
+prompt_version = "output-from-examples-v2"
 max_seq_len = 4096
 output_dir = "outputs/notebooks"
 

@@ -9,7 +9,7 @@
 # %% tags=["parameters"]
 train_dataset = "arc-agi-1/training"
 val_dataset = None
-prompt_version = "output-from-examples-v0"
+prompt_version = "output-from-examples-v2"
 model_path = "embedded"
 adapter_path = None
 grid_encoder = "GridShapeEncoder(RowNumberEncoder(MinimalGridEncoder()))"

@@ -46,9 +46,12 @@ def test_notebooks_run_in_sequence_and_write_their_outputs(tmp_path, tiny_model_
     assert (out / "02_fine_tuning" / "loss.png").exists()
 
     run_notebook("03_test_time_fine_tuning", {**common, "model_path": str(tiny_model_path), "max_steps": 2,
-                                              "lora_r": 4, "max_seq_len": 1024}, executed, False)
+                                              "lora_r": 4, "lora_layers": 1, "max_seq_len": 1024}, executed, False)
     for task_id in challenges:
-        assert (out / "03_test_time_fine_tuning" / task_id / "ttt_result.json").exists()
+        result = json.loads((out / "03_test_time_fine_tuning" / task_id / "ttt_result.json").read_text())
+        assert result["status"] == "trained" and result["steps"] == 2
+        adapter = json.loads((out / "03_test_time_fine_tuning" / task_id / "adapter_config.json").read_text())
+        assert adapter["layers_to_transform"] == [1]  # the tiny model's last layer
 
     run_notebook("04_inference", {**common, "model_path": str(tiny_model_path), "predictions_per_test_input": 2,
                                   "max_seq_len": 1024}, executed, False)

@@ -76,6 +76,18 @@ def test_parse_answer_stops_at_end_token():
     assert parse_answer(text, encoder, ("<|im_end|>",)).tolist() == [[1, 2], [3, 4]]
 
 
+def test_lean_prompt_shows_the_same_grids_in_far_fewer_tokens(smollm2_tokenizer, arc1_training):
+    encoder = parse_encoder(DEFAULT_ENCODER)
+    for task in subset_by_ids(arc1_training, TASK_IDS):
+        wordy = create_prompt(task, encoder, "output-from-examples-v0", smollm2_tokenizer)
+        lean = create_prompt(task, encoder, "output-from-examples-v2", smollm2_tokenizer)
+        assert lean.answer == wordy.answer
+        assert [lean.text[a:b] for a, b in lean.grid_spans] == [wordy.text[a:b] for a, b in wordy.grid_spans]
+        assert "SmolLM" not in lean.text  # our short system message, not the template's default one
+        saved = count_tokens(smollm2_tokenizer, wordy) - count_tokens(smollm2_tokenizer, lean)
+        assert saved >= 60 + 8 * len(task.train)  # system prompt and instructions, then every header
+
+
 def test_fit_prompt_drops_train_pairs_until_it_fits(smollm2_tokenizer, arc1_training):
     encoder = parse_encoder(DEFAULT_ENCODER)
     task = arc1_training["007bbfb7"]  # 5 train pairs of 3x3 -> 9x9

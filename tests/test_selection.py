@@ -29,6 +29,15 @@ def test_augmented_scores_rank_before_votes():
     records = [rec(A, -1.0), rec(A, -1.0), rec(A, -1.0), rec(B, -3.0), rec(C, -2.0)]
     ranked = rank_candidates(records, {key(B): -0.5, key(A): -4.0})
     assert [c.as_list() for c in ranked] == [B, A, C]  # scored first, best score first; C unscored comes last
-    attempts = select_attempts(records, {"t": 1, "u": 1}, scores={("t", 0): {key(C): -0.1, key(B): -0.2}})
-    assert attempts["t"] == [[C, B]] and attempts["u"] == [[None, None]]
     assert select_attempts(records, {"t": 1})["t"] == [[A, C]]  # without scores: votes, then mean logprob
+
+
+def test_attempts_alternate_best_score_and_most_votes():
+    records = [rec(A, -1.0), rec(A, -1.0), rec(A, -1.0), rec(B, -3.0), rec(C, -2.0), rec(C, -2.0)]
+    scores = {("t", 0): {key(C): -0.1, key(B): -0.2, key(A): -0.9}}
+    attempts = select_attempts(records, {"t": 1, "u": 1}, scores=scores)
+    assert attempts["t"] == [[C, A]] and attempts["u"] == [[None, None]]  # A: most votes, worst score
+    # when the best-scored grid is also the most voted, the second attempt is the next by votes
+    scores = {("t", 0): {key(A): -0.1, key(B): -0.2, key(C): -0.9}}
+    assert select_attempts(records, {"t": 1}, scores=scores)["t"] == [[A, C]]
+    assert select_attempts(records, {"t": 1}, n_attempts=3, scores=scores)["t"] == [[A, C, B]]

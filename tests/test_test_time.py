@@ -52,6 +52,50 @@ def test_ttt_stops_at_time_budget_and_at_low_loss(tmp_path, tiny_model_path, arc
     assert early["stop_reason"] == "early_stop_loss" and early["steps"] == 1
 
 
+def test_decay_over_budget_follows_the_larger_of_step_and_time_shares():
+    from arc24_lib.test_time import budget_progress, cosine_rate
+
+    assert budget_progress(5, 10, elapsed_s=1.0, time_budget_s=None) == 0.5
+    assert budget_progress(5, 10, elapsed_s=8.0, time_budget_s=10.0) == 0.8  # the clock runs out first
+    assert budget_progress(9, 10, elapsed_s=1.0, time_budget_s=10.0) == 0.9
+    assert budget_progress(12, 10, elapsed_s=30.0, time_budget_s=10.0) == 1.0
+    assert cosine_rate(1e-3, 0.0, 0.1) == pytest.approx(1e-3)
+    assert cosine_rate(1e-3, 0.5, 0.1) == pytest.approx(0.55e-3)
+    assert cosine_rate(1e-3, 1.0, 0.1) == pytest.approx(1e-4)
+    with pytest.raises(ValueError, match="decay_floor"):
+        TestTimeConfig(decay_floor=1.5)
+
+
+@pytest.mark.parametrize("decay", [True, False])
+def test_decay_over_budget_sets_the_rate_each_optimizer_step_uses(tmp_path, tiny_model_path, arc1_training, decay):
+    from transformers import TrainerCallback
+
+    from arc24_lib.partitions import leave_one_out
+    from arc24_lib.samples import SampleSource, TrainingSamples
+    from arc24_lib.test_time import budget_callback, cosine_rate
+    from arc24_lib.training import make_trainer, prepare_model, training_arguments
+
+    config = tiny_config(tmp_path, tiny_model_path, max_steps=5, decay_over_budget=decay, decay_floor=0.1,
+                         time_budget_s=600.0)
+    tokenizer = load_tokenizer(tiny_model_path)
+    forms = leave_one_out(arc1_training["0d3d703e"])
+    samples = TrainingSamples([SampleSource(forms, config.prompt_version)], parse_encoder(config.grid_encoder),
+                              tokenizer, config.max_seq_len, seed=0)
+    used = []
+
+    class RateRecorder(TrainerCallback):
+        def on_optimizer_step(self, args, state, control, optimizer=None, **kwargs):
+            used.append(optimizer.param_groups[0]["lr"])
+
+    trainer = make_trainer(prepare_model(config, "cpu"), tokenizer,
+                           training_arguments(config, tmp_path / "trainer", "cpu", disable_tqdm=True), samples,
+                           callbacks=[budget_callback(config), RateRecorder()])
+    trainer.train()
+    # a 600 s budget is barely touched in 5 steps, so the step share rules
+    expected = [cosine_rate(1e-3, step / 5, 0.1) if decay else 1e-3 for step in range(5)]
+    assert used == pytest.approx(expected, rel=0.02)
+
+
 def test_ttt_shared_adapter_for_all_tasks(tmp_path, tiny_model_path, arc1_training):
     tasks = subset_by_ids(arc1_training, ["0d3d703e", "6150a2bd"])
     results = fine_tune_at_test_time(tasks, tiny_config(tmp_path, tiny_model_path, shared_adapter=True))

@@ -84,6 +84,29 @@ def test_labelled_logits_only_gives_the_same_loss_and_gradients(tiny_model_path,
         torch.testing.assert_close(torch.autograd.grad(kept_out.loss, weight)[0], full_grad)
 
 
+def test_lora_layers_adapts_only_the_last_layers_and_backward_stops_there(tiny_model_path):
+    from arc24_lib.training import TrainingOptions, prepare_model
+
+    options = dict(model_path=str(tiny_model_path), lora_r=4, device="cpu")
+    model = prepare_model(TrainingOptions(**options, lora_layers=1), "cpu")
+    def adapted_layers(model) -> set[str]:
+        return {name.split(".layers.")[1].split(".")[0] for name, _ in model.named_parameters() if "lora_" in name}
+
+    assert adapted_layers(model) == {"1"}  # the tiny model has layers 0 and 1
+    ids = torch.tensor([[5, 6, 7, 8]])
+    lowest = model.base_model.model.model.layers[0]
+    seen = []
+    lowest.register_forward_hook(lambda module, args, output: seen.append(output))
+    model(input_ids=ids, labels=ids).loss.backward()
+    hidden = seen[0][0] if isinstance(seen[0], tuple) else seen[0]
+    assert not hidden.requires_grad  # nothing below the adapted layer joins the backward pass
+    everywhere = prepare_model(TrainingOptions(**options), "cpu")
+    assert adapted_layers(everywhere) == {"0", "1"}
+    for wrong in (0, 3):
+        with pytest.raises(ValueError, match="2 decoder layers"):
+            prepare_model(TrainingOptions(**options, lora_layers=wrong), "cpu")
+
+
 def test_samples_trim_then_skip_and_count(smollm2_tokenizer, arc1_training):
     task = arc1_training["007bbfb7"]  # five 3x3 -> 9x9 pairs, ~1000 tokens
     samples = TrainingSamples([SampleSource([task], "output-from-examples-v0")], parse_encoder(DEFAULT_ENCODER),

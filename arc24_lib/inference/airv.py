@@ -26,7 +26,7 @@ from arc24_lib.augmentation import (
 from arc24_lib.data import MAX_SIDE, Dataset, Task
 from arc24_lib.encoders import DEFAULT_ENCODER, GridEncoder, parse_encoder
 from arc24_lib.inference.backend import BACKENDS, Backend, GenerationConfig, make_backend
-from arc24_lib.prompting import fit_prompt, parse_answer
+from arc24_lib.prompting import DEFAULT_PROMPT_VERSION, fit_prompt, parse_answer
 
 logger = logging.getLogger(__name__)
 PREDICTIONS_FILE = "predictions.jsonl"
@@ -46,7 +46,7 @@ class InferenceConfig:
     output_dir: str = field(default="outputs/inference", metadata={"help": "predictions.jsonl goes here"})
     # --- prompts and decoding ---
     grid_encoder: str = field(default=DEFAULT_ENCODER, metadata={"help": "grid encoder string (R1)"})
-    prompt_version: str = field(default="output-from-examples-v0", metadata={"help": "prompt version (R2)"})
+    prompt_version: str = field(default=DEFAULT_PROMPT_VERSION, metadata={"help": "prompt version (R2)"})
     predictions_per_test_input: int = field(default=8, metadata={"help": "augmented predictions per test input"})
     max_seq_len: int = field(default=8192, metadata={"help": "prompt + answer tokens; train pairs are dropped"})
     max_new_tokens: int | None = field(default=None, metadata={
