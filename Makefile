@@ -30,6 +30,7 @@ bench: install
 	$(PY) bench/token_budget.py
 	$(PY) bench/data_pipeline.py
 	$(PY) bench/train_throughput.py
+	$(PY) bench/ttt_step_time.py
 	$(PY) bench/inference_throughput.py
 
 sync-notebooks: install

@@ -23,7 +23,7 @@ MAX_LENGTHS = (2048, 4096, 8192)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=["arc-agi-1/evaluation", "arc-agi-2/evaluation"])
-    parser.add_argument("--prompt-version", default="output-from-examples-v0")
+    parser.add_argument("--prompt-version", default="output-from-examples-v2")
     args = parser.parse_args()
 
     from arc24_lib.data import load_builtin
