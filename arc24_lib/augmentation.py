@@ -127,6 +127,10 @@ class AugmentationConfig:
     shuffle_train_pairs: bool = field(default=True, metadata={"help": "shuffle the order of train pairs"})
     swap_train_and_test: bool = field(default=True, metadata={
         "help": "pick the test pairs at random among all pairs; only for tasks with known test outputs"})
+    one_kind: bool = field(default=False, metadata={
+        "help": "each augmentation changes the geometry or the colours, not both, half the time each; so "
+                "a task whose rule depends on the frame (transpose) or on the colours (a colour map) still "
+                "shows its own rule in half the samples"})
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.keep_background_probability <= 1.0:
@@ -164,8 +168,12 @@ def sample_augmentation(task: Task, rng: np.random.Generator,
                         config: AugmentationConfig | None = None) -> TaskAugmentation:
     """A random augmentation of `task` drawn as `config` says."""
     config = config or AugmentationConfig()
-    geometry = int(rng.integers(N_GEOMETRIES)) if config.geometric else 0
-    color_map = _sample_color_map(rng, config) if config.permute_colors else IDENTITY_COLOR_MAP
+    geometric, permute_colors = config.geometric, config.permute_colors
+    if config.one_kind and geometric and permute_colors:
+        geometric = bool(rng.random() < 0.5)
+        permute_colors = not geometric
+    geometry = int(rng.integers(N_GEOMETRIES)) if geometric else 0
+    color_map = _sample_color_map(rng, config) if permute_colors else IDENTITY_COLOR_MAP
     train_order, test_order = _sample_order(task, rng, config)
     return TaskAugmentation(geometry, color_map, train_order, test_order)
 
@@ -212,18 +220,27 @@ def revert_task(augmented_task: Task, augmentation: TaskAugmentation) -> Task:
 
 def inference_augmentations(task: Task, n: int, rng: np.random.Generator,
                             config: AugmentationConfig | None = None) -> list[TaskAugmentation]:
-    """N distinct-where-possible augmentations without swap; identity first, geometries cycle all 8."""
+    """N distinct-where-possible augmentations without swap; identity first, geometries cycle all 8.
+    With `config.one_kind`, they take turns: a new geometry in the task's own colours, then the
+    task's own frame in new colours."""
     if n < 1:
         raise ValueError(f"n is {n!r}; ask for at least one augmentation")
     config = replace(config or AugmentationConfig(), swap_train_and_test=False)
+    alternate = config.one_kind and config.geometric and config.permute_colors
     geometries = [0, *(int(g) for g in rng.permutation(N_GEOMETRIES - 1) + 1)]
     while len(geometries) < n:
         geometries.extend(int(g) for g in rng.permutation(N_GEOMETRIES))
+    if alternate:  # odd positions: the next geometry but identity, own colours; even ones: own frame, new colours
+        turns = geometries[1:N_GEOMETRIES]  # the first cycle, identity excluded
+        while len(turns) < n // 2:  # one turn per odd position
+            turns.extend(int(g) for g in rng.permutation(N_GEOMETRIES - 1) + 1)
+        geometries = [0] + [turns[k // 2] if k % 2 == 0 else 0 for k in range(n - 1)]
     augmentations = [identity_augmentation(task)]
-    for geometry in geometries[1:n]:
+    for position, geometry in enumerate(geometries[1:n], start=1):
+        own_colors = alternate and position % 2 == 1
+        kind = replace(config, one_kind=False, permute_colors=config.permute_colors and not own_colors)
         for _ in range(10):  # a few draws to avoid repeating an augmentation already chosen
-            augmentation = replace(sample_augmentation(task, rng, config),
-                                   geometry=geometry if config.geometric else 0)
+            augmentation = replace(sample_augmentation(task, rng, kind), geometry=geometry if config.geometric else 0)
             if augmentation not in augmentations:
                 break
         augmentations.append(augmentation)

@@ -223,6 +223,12 @@ class GridCodeBlockEncoder(WrapperGridEncoder):
         return self.base_encoder._decode(text[len(self.prefix):-len(self.suffix)])
 
 
+def parse_shape_header(line: str) -> tuple[int, int] | None:
+    """(rows, columns) declared by a "grid shape: HxW" line, or None when it is not one."""
+    match = _SHAPE_HEADER.fullmatch(line)
+    return None if match is None else (int(match[1]), int(match[2]))
+
+
 @dataclass(frozen=True, repr=False)
 class GridShapeEncoder(WrapperGridEncoder):
     """A shape header, then the base text: "grid shape: {rows}x{cols}\\n{text}"."""
@@ -233,11 +239,10 @@ class GridShapeEncoder(WrapperGridEncoder):
 
     def _decode(self, text: str) -> np.ndarray:
         header, _, body = text.partition("\n")
-        match = _SHAPE_HEADER.fullmatch(header)
-        if match is None or not body:
+        shape = parse_shape_header(header)
+        if shape is None or not body:
             raise ValueError(f"first line is {header[:40]!r}; expected 'grid shape: HxW' and then the grid")
         grid = self.base_encoder._decode(body)
-        shape = (int(match[1]), int(match[2]))
         if grid.shape != shape:
             raise ValueError(f"header says shape {shape[0]}x{shape[1]} but the grid is "
                              f"{grid.shape[0]}x{grid.shape[1]}")

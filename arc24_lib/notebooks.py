@@ -80,6 +80,7 @@ class TestTimeParameters:
     lora_r: int = _help("LoRA rank")
     lora_layers: int | None = _help("adapters on the last this many decoder layers only (faster steps); None: all")
     label_shown_grids: bool = _help("loss on the train outputs in the prompt too, not only the answer")
+    one_kind_augmentation: bool = _help("each sample gets a new geometry or new colours, not both (04 must agree)")
     time_budget_s: float | None = _help("seconds of training per task, or None")
     decay_over_budget: bool = _help("cosine learning-rate decay over max_steps or time_budget_s, whichever ends first")
     early_stop_loss: float | None = _help("stop a task when its loss falls below this, or None")
@@ -97,6 +98,9 @@ class InferenceParameters:
     grid_encoder: str = _help("grid encoder string")
     prompt_version: str = _help("prompt version")
     predictions_per_test_input: int = _help("augmented predictions per test input")
+    augmented_scoring: bool = _help("rank candidates by their score under every augmented prompt")
+    one_kind_augmentation: bool = _help("predictions take turns: new geometry in own colours, new colours in own frame")
+    hold_shape: bool = _help("hold each answer's rows to the shape its header declares (hf)")
     max_seq_len: int = _help("prompt + answer tokens")
     output_dir: str = _help("root folder of every notebook's outputs")
 

@@ -7,6 +7,8 @@ import json
 import logging
 import math
 import time
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,7 +40,9 @@ class TestTimeConfig(TrainingOptions):
     label_shown_grids: bool = field(default=True, metadata={
         "help": "loss on the train outputs shown in the prompt too (solved 2 of 5 more tiny tasks in 4 min)"})
     early_stop_loss: float | None = field(default=None, metadata={
-        "help": "stop a task once its logged training loss falls below this"})
+        "help": "stop a task once the mean of its last early_stop_window logged losses falls below this"})
+    early_stop_window: int = field(default=1, metadata={
+        "help": "logged losses averaged for early stopping (one sample's loss is noisy)"})
     decay_over_budget: bool = field(default=True, metadata={
         "help": "cosine decay of the learning rate to decay_floor × peak over whichever ends first, max_steps "
                 "or time_budget_s (replaces lr_scheduler_type; a time-bounded run ends at a low rate)"})
@@ -53,6 +57,8 @@ class TestTimeConfig(TrainingOptions):
             raise ValueError("min_train_pairs must be at least 2: leave-one-out needs two train pairs")
         if self.time_budget_s is not None and self.time_budget_s <= 0:
             raise ValueError(f"time_budget_s is {self.time_budget_s}; give a positive number of seconds")
+        if self.early_stop_window < 1:
+            raise ValueError(f"early_stop_window is {self.early_stop_window}; average at least one logged loss")
         if not 0 <= self.decay_floor <= 1:
             raise ValueError(f"decay_floor is {self.decay_floor}; give a share of the peak rate, 0 to 1")
 
@@ -70,22 +76,29 @@ def cosine_rate(peak: float, progress: float, floor: float) -> float:
     return peak * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
+def budget_lr_multiplier(config: TestTimeConfig) -> Callable[[int], float]:
+    """Share of the peak learning rate per step: a cosine to `decay_floor` over whichever of
+    `max_steps` and `time_budget_s` ends first. The clock starts at the first call (step 0)."""
+    start: float | None = None
+
+    def multiplier(step: int) -> float:
+        nonlocal start
+        start = time.perf_counter() if start is None else start
+        progress = budget_progress(step, config.max_steps, time.perf_counter() - start, config.time_budget_s)
+        return cosine_rate(1.0, progress, config.decay_floor)
+
+    return multiplier
+
+
 def budget_callback(config: TestTimeConfig) -> Any:
     from transformers import TrainerCallback
 
     class WithinBudget(TrainerCallback):
-        """Stops training at the time budget, or once the logged loss is below a threshold; with
-        `decay_over_budget`, sets each step's learning rate from the share of the budget used."""
+        """Stops training at the time budget, or once the mean of the last logged losses is below a threshold."""
 
         def on_train_begin(self, args, state, control, **kwargs):
             self.start, self.reason = time.perf_counter(), "max_steps"
-
-        def on_step_begin(self, args, state, control, optimizer=None, **kwargs):
-            if config.decay_over_budget and optimizer is not None:
-                progress = budget_progress(state.global_step, args.max_steps, time.perf_counter() - self.start,
-                                           config.time_budget_s)
-                for group in optimizer.param_groups:
-                    group["lr"] = cosine_rate(args.learning_rate, progress, config.decay_floor)
+            self.losses: deque[float] = deque(maxlen=config.early_stop_window)
 
         def on_step_end(self, args, state, control, **kwargs):
             if config.time_budget_s is not None and time.perf_counter() - self.start >= config.time_budget_s:
@@ -93,7 +106,10 @@ def budget_callback(config: TestTimeConfig) -> Any:
             return control
 
         def on_log(self, args, state, control, logs=None, **kwargs):
-            if config.early_stop_loss is not None and logs and logs.get("loss", float("inf")) < config.early_stop_loss:
+            if config.early_stop_loss is None or not logs or "loss" not in logs:
+                return control
+            self.losses.append(logs["loss"])
+            if len(self.losses) == self.losses.maxlen and sum(self.losses) / len(self.losses) < config.early_stop_loss:
                 control.should_training_stop, self.reason = True, "early_stop_loss"
             return control
 
@@ -116,7 +132,9 @@ def _train_adapter(tasks: list[Task], name: str, config: TestTimeConfig, tokeniz
                               label_shown_grids=config.label_shown_grids)
     stopper = budget_callback(config)
     args = training_arguments(config, output_dir / "trainer", device, disable_tqdm=True)
-    trainer = make_trainer(prepare_model(config, device), tokenizer, args, samples, callbacks=[stopper])
+    multiplier = budget_lr_multiplier(config) if config.decay_over_budget else None
+    trainer = make_trainer(prepare_model(config, device), tokenizer, args, samples, callbacks=[stopper],
+                           lr_multiplier=multiplier)
     mean_loss = trainer.train().training_loss
     trainer.model.save_pretrained(output_dir)
     tokenizer.save_pretrained(output_dir)

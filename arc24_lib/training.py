@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,9 @@ class TrainingOptions:
     geometric_augmentation: bool = field(default=True, metadata={"help": "random rotation/flip per sample"})
     permute_colors: bool = field(default=True, metadata={"help": "random colour permutation per sample"})
     keep_background_probability: float = field(default=1.0, metadata={"help": "chance colour 0 stays"})
+    one_kind_augmentation: bool = field(default=False, metadata={
+        "help": "each sample gets a new geometry or new colours, not both, so half the samples show a task's "
+                "own frame (or colours); faster to a low loss, but more memorising (see README)"})
     shuffle_train_pairs: bool = field(default=True, metadata={"help": "random train pair order"})
     swap_train_and_test: bool = field(default=True, metadata={"help": "random choice of the target pair"})
     problem_augmentation_probability: float = field(default=0.0, metadata={
@@ -100,7 +104,7 @@ class TrainingOptions:
     def augmentation_config(self) -> AugmentationConfig:
         return AugmentationConfig(self.geometric_augmentation, self.permute_colors,
                                   self.keep_background_probability, self.shuffle_train_pairs,
-                                  self.swap_train_and_test)
+                                  self.swap_train_and_test, self.one_kind_augmentation)
 
     def problem_augmentation_config(self) -> ProblemAugmentationConfig:
         return ProblemAugmentationConfig(probability=self.problem_augmentation_probability)
@@ -164,7 +168,7 @@ def training_arguments(options: TrainingOptions, output_dir: str | Path, device:
     on_gpu = device.startswith("cuda")
     precision = options.mixed_precision
     if precision == "auto":
-        native_bf16 = torch.cuda.is_bf16_supported() if on_gpu else _cpu_has_bf16()
+        native_bf16 = torch.cuda.is_bf16_supported() if on_gpu else cpu_has_bf16()
         precision = "bf16" if native_bf16 else ("fp16" if on_gpu else "fp32")
     values = dict(
         output_dir=str(output_dir), max_steps=options.max_steps,
@@ -180,7 +184,7 @@ def training_arguments(options: TrainingOptions, output_dir: str | Path, device:
     return TrainingArguments(**values)
 
 
-def _cpu_has_bf16() -> bool:
+def cpu_has_bf16() -> bool:
     """Whether this CPU multiplies bf16 natively; autocast then runs a LoRA step ~1.7x faster (measured here)."""
     import torch
 
@@ -188,9 +192,11 @@ def _cpu_has_bf16() -> bool:
 
 
 def make_trainer(model: Any, tokenizer: Any, args: Any, train_dataset: Any, eval_dataset: Any = None,
-                 callbacks: list[Any] | None = None) -> Any:
+                 callbacks: list[Any] | None = None, lr_multiplier: Callable[[int], float] | None = None) -> Any:
     """A transformers Trainer wired with our padding collator that computes logits only where a
-    label is (same loss, less work); the tokenizer is saved with checkpoints."""
+    label is (same loss, less work); the tokenizer is saved with checkpoints. `lr_multiplier`
+    (step -> share of the peak rate) replaces `args.lr_scheduler_type` when given."""
+    from torch.optim.lr_scheduler import LambdaLR
     from transformers import Trainer
 
     from arc24_lib.samples import PadCollator, with_labelled_logits_only
@@ -198,6 +204,12 @@ def make_trainer(model: Any, tokenizer: Any, args: Any, train_dataset: Any, eval
     class LabelledLogitsTrainer(Trainer):
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             return super().compute_loss(model, with_labelled_logits_only(inputs), return_outputs, num_items_in_batch)
+
+        def create_scheduler(self, num_training_steps, optimizer=None):
+            if lr_multiplier is None or self.lr_scheduler is not None:
+                return super().create_scheduler(num_training_steps, optimizer)
+            self.lr_scheduler = LambdaLR(optimizer or self.optimizer, lr_multiplier)
+            return self.lr_scheduler
 
     return LabelledLogitsTrainer(model=model, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset,
                                  data_collator=PadCollator(tokenizer.pad_token_id), processing_class=tokenizer,

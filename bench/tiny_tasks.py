@@ -31,6 +31,7 @@ def main() -> None:
     parser.add_argument("--lora-r", type=int, default=32)
     parser.add_argument("--lora-layers", type=int, default=15, help="adapters on the last N layers only (of 30)")
     parser.add_argument("--early-stop-loss", type=float, default=0.01)
+    parser.add_argument("--early-stop-window", type=int, default=1, help="logged losses averaged for early stopping")
     parser.add_argument("--predictions", type=int, default=8, help="AIRV predictions per test input")
     parser.add_argument("--prompt-version", default="output-from-examples-v2")
     parser.add_argument("--grid-encoder", default=DEFAULT_ENCODER)
@@ -38,10 +39,14 @@ def main() -> None:
                         help="colour permutations in training and inference")
     parser.add_argument("--geometric-augmentation", action=argparse.BooleanOptionalAction, default=True,
                         help="rotations and flips in training and inference")
+    parser.add_argument("--one-kind-augmentation", action=argparse.BooleanOptionalAction, default=False,
+                        help="each sample and prediction gets a new geometry or new colours, not both")
     parser.add_argument("--label-shown-grids", action=argparse.BooleanOptionalAction, default=True,
                         help="loss on the train outputs in the prompt too")
     parser.add_argument("--augmented-scoring", action=argparse.BooleanOptionalAction, default=True,
                         help="rank candidates by their log-probability under all augmented prompts, not votes")
+    parser.add_argument("--hold-shape", action=argparse.BooleanOptionalAction, default=True,
+                        help="hold each answer's rows to the shape its header declares")
     parser.add_argument("--seed", type=int, default=7,
                         help="test-time training seed (LoRA init, augmentations); runs vary by about a task")
     parser.add_argument("--mixed-precision", default="auto", choices=("auto", "bf16", "fp32"))
@@ -60,16 +65,19 @@ def main() -> None:
     ttt = TestTimeConfig(output_dir=f"{output_dir}/adapters", max_steps=args.max_steps, device="cpu",
                          learning_rate=args.learning_rate, lr_scheduler_type=args.lr_scheduler_type,
                          decay_over_budget=args.decay_over_budget, lora_r=args.lora_r, lora_layers=args.lora_layers,
-                         early_stop_loss=args.early_stop_loss, max_seq_len=4096,
+                         early_stop_loss=args.early_stop_loss,
+                         early_stop_window=args.early_stop_window, max_seq_len=4096,
                          prompt_version=args.prompt_version, grid_encoder=args.grid_encoder,
                          mixed_precision=args.mixed_precision, permute_colors=args.permute_colors,
                          geometric_augmentation=args.geometric_augmentation,
+                         one_kind_augmentation=args.one_kind_augmentation,
                          label_shown_grids=args.label_shown_grids, random_seed=args.seed)
     inference = InferenceConfig(output_dir=f"{output_dir}/inference", predictions_per_test_input=args.predictions,
                                 prompt_version=args.prompt_version, grid_encoder=args.grid_encoder, device="cpu",
                                 max_seq_len=4096, permute_colors=args.permute_colors,
                                 geometric_augmentation=args.geometric_augmentation,
-                                augmented_scoring=args.augmented_scoring)
+                                one_kind_augmentation=args.one_kind_augmentation,
+                                augmented_scoring=args.augmented_scoring, hold_shape=args.hold_shape)
     print(f"{len(tasks)} tasks of {args.dataset}, budget {args.budget_s:.0f} s per task; settings: "
           f"{json.dumps({k: v for k, v in vars(args).items() if k not in ('task_ids', 'dataset')})}\n", flush=True)
     print("| task | solved | right among predictions | steps | stop | final loss | TTT s | inference s | total s |")

@@ -10,6 +10,7 @@ import argparse
 import time
 
 import torch
+from raw_loop import raw_loop_seconds
 
 
 def samples_near(length: int, count: int, tokenizer) -> list[dict]:
@@ -59,21 +60,9 @@ def time_trainer(options, tokenizer, samples) -> float:
 
 def time_raw_loop(options, tokenizer, samples) -> float:
     """Seconds a plain forward/backward/AdamW loop spends on steps 2..n."""
-    from arc24_lib.samples import PadCollator
     from arc24_lib.training import prepare_model
 
-    model = prepare_model(options, "cpu")
-    model.train()
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=options.learning_rate)
-    collate = PadCollator(tokenizer.pad_token_id)
-    for step, sample in enumerate(samples):
-        if step == 1:
-            start = time.perf_counter()
-        loss = model(**collate([sample])).loss
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
-    return time.perf_counter() - start
+    return raw_loop_seconds(prepare_model(options, "cpu"), samples, tokenizer.pad_token_id, options.learning_rate)
 
 
 def main() -> None:

@@ -9,30 +9,19 @@ Run: .venv/bin/python bench/ttt_step_time.py [--task-id 0d3d703e] [--steps 8]
 
 import argparse
 import itertools
-import time
 
 import torch
+from raw_loop import raw_loop_seconds
 
 
-def seconds_per_step(options, samples, warmup: int = 2) -> float:
+def seconds_per_step(options, samples, pad_token_id: int, warmup: int = 2) -> float:
     """Mean wall time of forward, backward and AdamW over the samples after the warm-up ones."""
-    from arc24_lib.samples import PadCollator, with_labelled_logits_only
-    from arc24_lib.training import _cpu_has_bf16, prepare_model
+    from arc24_lib.training import cpu_has_bf16, prepare_model
 
-    model = prepare_model(options, "cpu")
-    model.train()
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=options.learning_rate)
-    collate = PadCollator(0)
-    dtype = torch.bfloat16 if _cpu_has_bf16() else torch.float32
-    for step, sample in enumerate(samples):
-        if step == warmup:
-            start = time.perf_counter()
-        with torch.autocast("cpu", dtype=dtype, enabled=dtype == torch.bfloat16):
-            loss = model(**with_labelled_logits_only(collate([sample]))).loss
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
-    return (time.perf_counter() - start) / (len(samples) - warmup)
+    dtype = torch.bfloat16 if cpu_has_bf16() else torch.float32
+    seconds = raw_loop_seconds(prepare_model(options, "cpu"), samples, pad_token_id, options.learning_rate,
+                               warmup=warmup, dtype=dtype, labelled_logits_only=True)
+    return seconds / (len(samples) - warmup)
 
 
 def main() -> None:
@@ -62,7 +51,7 @@ def main() -> None:
         samples = TrainingSamples([SampleSource(leave_one_out(task), prompt_version)], parse_encoder(DEFAULT_ENCODER),
                                   tokenizer, 4096, seed=0, label_shown_grids=True)
         batch = list(itertools.islice(samples, args.steps + 2))
-        seconds = seconds_per_step(options, batch)
+        seconds = seconds_per_step(options, batch, tokenizer.pad_token_id)
         first = first or seconds
         tokens = sum(len(s["input_ids"]) for s in batch) / len(batch)
         layers = lora_layers or "all 30"

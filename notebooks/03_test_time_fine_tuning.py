@@ -18,6 +18,7 @@ learning_rate = 1e-3
 lora_r = 32
 lora_layers = 15  # SmolLM2-135M has 30; None: every layer
 label_shown_grids = True
+one_kind_augmentation = False  # True: a new geometry or new colours per sample, not both; 04 must agree
 time_budget_s = 150.0
 decay_over_budget = True
 early_stop_loss = 0.01
@@ -45,7 +46,8 @@ config = TestTimeConfig(
     model_path=params.model_path, adapter_path=params.adapter_path, output_dir=str(out),
     grid_encoder=params.grid_encoder, prompt_version=params.prompt_version, max_seq_len=params.max_seq_len,
     max_steps=params.max_steps, learning_rate=params.learning_rate, lora_r=params.lora_r,
-    lora_layers=params.lora_layers, label_shown_grids=params.label_shown_grids, time_budget_s=params.time_budget_s,
+    lora_layers=params.lora_layers, label_shown_grids=params.label_shown_grids,
+    one_kind_augmentation=params.one_kind_augmentation, time_budget_s=params.time_budget_s,
     decay_over_budget=params.decay_over_budget, early_stop_loss=params.early_stop_loss)
 results = fine_tune_at_test_time(tasks, config)
 

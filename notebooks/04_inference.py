@@ -14,6 +14,9 @@ backend = "hf"
 grid_encoder = "GridShapeEncoder(RowNumberEncoder(MinimalGridEncoder()))"
 prompt_version = "output-from-examples-v2"  # the one 03 trained with
 predictions_per_test_input = 8
+augmented_scoring = True  # rank candidates by their score under every augmented prompt
+one_kind_augmentation = False  # as 03 trained: True takes a new geometry or new colours per prediction
+hold_shape = True  # hold each answer to the shape its header declares (hf backend)
 max_seq_len = 4096
 output_dir = "outputs/notebooks"
 
@@ -41,7 +44,8 @@ config = InferenceConfig(
     model_path=params.model_path, adapters_dir=str(adapters) if Path(adapters).is_dir() else None,
     backend=params.backend, output_dir=str(out), grid_encoder=params.grid_encoder,
     prompt_version=params.prompt_version, predictions_per_test_input=params.predictions_per_test_input,
-    max_seq_len=params.max_seq_len)
+    augmented_scoring=params.augmented_scoring, one_kind_augmentation=params.one_kind_augmentation,
+    hold_shape=params.hold_shape, max_seq_len=params.max_seq_len)
 outputs = predict(hidden, config)
 print(json.dumps(outputs, default=str, indent=2))
 

@@ -245,6 +245,29 @@ def test_inference_augmentations_cover_geometries():
         augment_task(task, augmentation)  # allowed without test outputs
 
 
+def test_one_kind_changes_the_geometry_or_the_colours_never_both():
+    task, rng = make_task(3, 1), np.random.default_rng(8)
+    samples = [sample_augmentation(task, rng, AugmentationConfig(one_kind=True)) for _ in range(400)]
+    new_geometry = [a.geometry != 0 for a in samples]
+    new_colors = [a.color_map != IDENTITY_COLOR_MAP for a in samples]
+    assert not any(g and c for g, c in zip(new_geometry, new_colors, strict=True))
+    assert 150 < sum(new_colors) < 250 and sum(new_geometry) > 120  # about half each (1/8 of geometries is 0)
+    both = [sample_augmentation(task, rng, AugmentationConfig()) for _ in range(100)]
+    assert sum(a.geometry != 0 and a.color_map != IDENTITY_COLOR_MAP for a in both) > 70
+
+
+def test_one_kind_inference_augmentations_take_turns():
+    task = make_task(3, 1, solutions=False)
+    augmentations = inference_augmentations(task, 16, np.random.default_rng(5), AugmentationConfig(one_kind=True))
+    assert augmentations[0] == identity_augmentation(task) and len(set(augmentations)) == 16
+    in_own_colors, in_own_frame = augmentations[1::2], augmentations[2::2]
+    assert all(a.color_map == IDENTITY_COLOR_MAP and a.geometry != 0 for a in in_own_colors)
+    assert {a.geometry for a in in_own_colors} == set(all_geometries()) - {0}  # 8 turns cover the other 7
+    assert all(a.geometry == 0 and a.color_map != IDENTITY_COLOR_MAP for a in in_own_frame)
+    for augmentation in augmentations:
+        assert_same_task(revert_task(augment_task(task, augmentation), augmentation), task)
+
+
 def test_sample_pool_task_draws_distinct_pairs():
     pool = Task("pool", [Example(np.full((1, 1), i % 10), np.full((2, 1), i // 10)) for i in range(40)], [],
                 n_train=5)

@@ -50,6 +50,11 @@ def test_ttt_stops_at_time_budget_and_at_low_loss(tmp_path, tiny_model_path, arc
     early = fine_tune_at_test_time(tasks, tiny_config(tmp_path / "b", tiny_model_path, max_steps=50,
                                                    early_stop_loss=100.0))[0]
     assert early["stop_reason"] == "early_stop_loss" and early["steps"] == 1
+    window = fine_tune_at_test_time(tasks, tiny_config(tmp_path / "c", tiny_model_path, max_steps=50,
+                                                    early_stop_loss=100.0, early_stop_window=4))[0]
+    assert window["steps"] == 4  # the mean of 4 logged losses, one per step
+    with pytest.raises(ValueError, match="early_stop_window"):
+        TestTimeConfig(early_stop_window=0)
 
 
 def test_decay_over_budget_follows_the_larger_of_step_and_time_shares():
@@ -67,12 +72,13 @@ def test_decay_over_budget_follows_the_larger_of_step_and_time_shares():
 
 
 @pytest.mark.parametrize("decay", [True, False])
-def test_decay_over_budget_sets_the_rate_each_optimizer_step_uses(tmp_path, tiny_model_path, arc1_training, decay):
+def test_decay_over_budget_sets_the_rate_each_optimizer_step_uses_and_logs(tmp_path, tiny_model_path, arc1_training,
+                                                                           decay):
     from transformers import TrainerCallback
 
     from arc24_lib.partitions import leave_one_out
     from arc24_lib.samples import SampleSource, TrainingSamples
-    from arc24_lib.test_time import budget_callback, cosine_rate
+    from arc24_lib.test_time import budget_callback, budget_lr_multiplier, cosine_rate
     from arc24_lib.training import make_trainer, prepare_model, training_arguments
 
     config = tiny_config(tmp_path, tiny_model_path, max_steps=5, decay_over_budget=decay, decay_floor=0.1,
@@ -89,11 +95,15 @@ def test_decay_over_budget_sets_the_rate_each_optimizer_step_uses(tmp_path, tiny
 
     trainer = make_trainer(prepare_model(config, "cpu"), tokenizer,
                            training_arguments(config, tmp_path / "trainer", "cpu", disable_tqdm=True), samples,
-                           callbacks=[budget_callback(config), RateRecorder()])
+                           callbacks=[budget_callback(config), RateRecorder()],
+                           lr_multiplier=budget_lr_multiplier(config) if decay else None)
     trainer.train()
     # a 600 s budget is barely touched in 5 steps, so the step share rules
     expected = [cosine_rate(1e-3, step / 5, 0.1) if decay else 1e-3 for step in range(5)]
     assert used == pytest.approx(expected, rel=0.02)
+    # the Trainer's own log shows the rate each step used (it is the Trainer's scheduler)
+    logged = [entry["learning_rate"] for entry in trainer.state.log_history if "learning_rate" in entry]
+    assert logged == pytest.approx(expected, rel=0.02)
 
 
 def test_ttt_shared_adapter_for_all_tasks(tmp_path, tiny_model_path, arc1_training):
@@ -145,3 +155,13 @@ def test_solve_tasks_reserves_inference_time_per_test_input_and_reports_each_tas
         assert result["ttt_status"] == "trained" and result["steps"] == 2
         assert isinstance(result["solved"], bool) and 0.0 <= result["pass_n"] <= 1.0
         assert result["seconds"] >= result["ttt_seconds"]
+
+
+def test_one_kind_augmentation_reaches_training_and_inference():
+    from arc24_lib.inference.airv import InferenceConfig
+    from arc24_lib.training import TrainingOptions
+
+    assert TestTimeConfig(one_kind_augmentation=True).augmentation_config().one_kind
+    assert InferenceConfig(one_kind_augmentation=True).augmentation_config().one_kind
+    assert not TestTimeConfig().augmentation_config().one_kind and not InferenceConfig().augmentation_config().one_kind
+    assert not TrainingOptions().augmentation_config().one_kind

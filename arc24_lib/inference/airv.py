@@ -57,9 +57,14 @@ class InferenceConfig:
     geometric_augmentation: bool = field(default=True, metadata={"help": "spread over the 8 geometries"})
     permute_colors: bool = field(default=True, metadata={"help": "random colour permutation per prediction"})
     shuffle_train_pairs: bool = field(default=True, metadata={"help": "random train pair order"})
+    one_kind_augmentation: bool = field(default=False, metadata={
+        "help": "predictions take turns: a new geometry in the task's colours, then new colours in its frame"})
     augmented_scoring: bool = field(default=True, metadata={
         "help": "rank each test input's candidates by their log-probability under all its augmented prompts"})
     scored_candidates: int = field(default=8, metadata={"help": "most-voted candidates scored per test input"})
+    hold_shape: bool = field(default=True, metadata={
+        "help": "hold each answer's rows to the shape its header declares (hf backend; encoders with a "
+                "shape header)"})
     # --- backend options ---
     device: str | None = field(default=None, metadata={"help": "hf: cpu or cuda; default: cuda when visible"})
     tensor_parallel_size: int = field(default=1, metadata={"help": "vllm: GPUs per model"})
@@ -85,7 +90,8 @@ class InferenceConfig:
 
     def augmentation_config(self) -> AugmentationConfig:
         return AugmentationConfig(geometric=self.geometric_augmentation, permute_colors=self.permute_colors,
-                                  shuffle_train_pairs=self.shuffle_train_pairs, swap_train_and_test=False)
+                                  shuffle_train_pairs=self.shuffle_train_pairs, swap_train_and_test=False,
+                                  one_kind=self.one_kind_augmentation)
 
 
 @dataclass(frozen=True)
@@ -189,7 +195,8 @@ def _generate_records(chunk: list[PlannedPrediction], config: InferenceConfig, b
     """Generate one chunk of prompts and turn the answers into reverted, parsed records."""
     generation_config = GenerationConfig(max_new_tokens=max(p.max_new_tokens for p in chunk),
                                          temperature=config.temperature,  # a seed per chunk, same on resume
-                                         seed=config.random_seed + zlib.crc32(repr(chunk[0].key).encode()))
+                                         seed=config.random_seed + zlib.crc32(repr(chunk[0].key).encode()),
+                                         shape_hold_encoder=config.grid_encoder if config.hold_shape else None)
     generations = backend.generate([p.prompt for p in chunk], generation_config, adapter,
                                    max_new_tokens=[p.max_new_tokens for p in chunk])
     records = []

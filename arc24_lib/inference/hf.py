@@ -9,7 +9,9 @@ from typing import Any
 
 import torch
 
+from arc24_lib.encoders import parse_encoder
 from arc24_lib.inference.backend import Generation, GenerationConfig
+from arc24_lib.inference.shape_hold import ShapeHold
 from arc24_lib.models import default_device, load_model, load_tokenizer
 
 logger = logging.getLogger(__name__)
@@ -26,6 +28,15 @@ class HFBackend:
         self.model = load_model(model_path, device=self.device, dtype=dtype).eval()
         self.batch_size = batch_size
         self.adapter_path: str | None = None
+        self._holds: dict[str, ShapeHold | None] = {}
+
+    def _shape_hold(self, config: GenerationConfig) -> ShapeHold | None:
+        encoder = config.shape_hold_encoder
+        if encoder is None:
+            return None
+        if encoder not in self._holds:
+            self._holds[encoder] = ShapeHold.for_encoder(parse_encoder(encoder), self.tokenizer)
+        return self._holds[encoder]
 
     def _use_adapter(self, adapter_path: str | Path | None) -> None:
         """Load a LoRA adapter in place of the current one (or go back to the base model)."""
@@ -98,26 +109,31 @@ class HFBackend:
         from transformers import StoppingCriteriaList
 
         inputs = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
-        sampling = config.temperature > 0
+        sampling, hold = config.temperature > 0, self._shape_hold(config)
         if not sampling:
-            return self._greedy_batch(inputs["input_ids"], inputs["attention_mask"], limits)
+            return self._greedy_batch(inputs["input_ids"], inputs["attention_mask"], limits, hold)
+        from transformers import LogitsProcessorList
+
         torch.manual_seed(config.seed)
         prompt_length = inputs["input_ids"].shape[1]
+        processors = LogitsProcessorList([_HeldShape(prompt_length, hold)] if hold else [])
         output = self.model.generate(
             **inputs, max_new_tokens=max(limits), do_sample=sampling,
             temperature=config.temperature if sampling else None, top_p=config.top_p if sampling else None,
             top_k=None, pad_token_id=self.tokenizer.pad_token_id, eos_token_id=self.tokenizer.eos_token_id,
             stopping_criteria=StoppingCriteriaList([_RowLimits(prompt_length, limits, self.device)]),
+            logits_processor=processors,
             return_dict_in_generate=True, output_scores=True)
         new_tokens = output.sequences[:, prompt_length:]  # (batch, new)
         logprobs = self.model.compute_transition_scores(output.sequences, output.scores, normalize_logits=True)
         return [self._to_generation(new_tokens[row], logprobs[row], limits[row]) for row in range(len(prompts))]
 
     @torch.no_grad()
-    def _greedy_batch(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                      limits: list[int]) -> list[Generation]:
+    def _greedy_batch(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, limits: list[int],
+                      hold: ShapeHold | None = None) -> list[Generation]:
         """Greedy decoding with a KV cache that drops each row as soon as it ends, so short answers
-        free the batch instead of being padded until the longest one ends."""
+        free the batch instead of being padded until the longest one ends. With a `hold`, each
+        choice is the best of the tokens it allows; log-probabilities stay the model's own."""
         from transformers import DynamicCache
 
         eos = self.tokenizer.eos_token_id
@@ -134,6 +150,10 @@ class HFBackend:
         while True:
             step_logprobs = torch.log_softmax(logits.float(), dim=-1)
             chosen = step_logprobs.argmax(dim=-1)  # (rows,)
+            for index, row in enumerate(rows.tolist() if hold else []):
+                allowed = hold.allowed(tokens[row])
+                if allowed is not None:
+                    chosen[index] = allowed[int(step_logprobs[index, list(allowed)].argmax())]
             chosen_logprob = step_logprobs.gather(1, chosen[:, None])[:, 0]
             for row, token, logprob in zip(rows.tolist(), chosen.tolist(), chosen_logprob.tolist(), strict=True):
                 tokens[row].append(token)
@@ -162,6 +182,22 @@ class HFBackend:
         text_ids = ids[:-1] if ids and ids[-1] == eos else ids
         return Generation(text=self.tokenizer.decode(text_ids, skip_special_tokens=True), token_ids=ids,
                           cumulative_logprob=float(logprobs[:end].sum()), n_tokens=len(ids))
+
+
+class _HeldShape:
+    """A logits processor that leaves only the tokens a ShapeHold allows, row by row."""
+
+    def __init__(self, prompt_length: int, hold: ShapeHold):
+        self.prompt_length, self.hold = prompt_length, hold
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        for row, ids in enumerate(input_ids[:, self.prompt_length:].tolist()):
+            allowed = self.hold.allowed(ids)
+            if allowed is not None:
+                kept = scores[row, list(allowed)]
+                scores[row] = float("-inf")
+                scores[row, list(allowed)] = kept
+        return scores
 
 
 class _RowLimits:

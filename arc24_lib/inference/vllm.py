@@ -48,6 +48,7 @@ class VLLMBackend:
                        dtype=dtype or _gpu_dtype(), enable_lora=True, max_lora_rank=max_lora_rank, seed=seed)
         self.tokenizer = self.llm.get_tokenizer()
         self._adapter_ids: dict[str, int] = {}
+        self._warned_hold = False
 
     def _lora_request(self, adapter_path: str | None):
         if adapter_path is None:
@@ -65,6 +66,9 @@ class VLLMBackend:
         """One generation per prompt, in order; `max_new_tokens` optionally limits each prompt."""
         from vllm import SamplingParams
 
+        if config.shape_hold_encoder is not None and not self._warned_hold:
+            logger.warning("the vllm backend does not hold answers to their declared shape yet; they stay free")
+            self._warned_hold = True
         limits = list(max_new_tokens) if max_new_tokens is not None else [config.max_new_tokens] * len(prompts)
         params = [SamplingParams(temperature=config.temperature, top_p=config.top_p, max_tokens=limit,
                                  seed=config.seed if config.temperature > 0 else None, logprobs=0)

@@ -1,0 +1,27 @@
+"""The plain torch training loop that benches time: forward, backward and AdamW, batch 1."""
+
+import time
+
+import torch
+
+
+def raw_loop_seconds(model, samples: list[dict], pad_token_id: int, learning_rate: float, warmup: int = 1,
+                     dtype: torch.dtype = torch.float32, labelled_logits_only: bool = False) -> float:
+    """Seconds spent on the samples after the first `warmup` ones, one optimizer step per sample.
+    `dtype` bfloat16 runs the forward under CPU autocast; `labelled_logits_only` computes logits only
+    where a label is, as the project's Trainer does."""
+    from arc24_lib.samples import PadCollator, with_labelled_logits_only
+
+    model.train()
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=learning_rate)
+    collate = PadCollator(pad_token_id)
+    for step, sample in enumerate(samples):
+        if step == warmup:
+            start = time.perf_counter()
+        inputs = collate([sample])
+        with torch.autocast("cpu", dtype=dtype, enabled=dtype == torch.bfloat16):
+            loss = model(**(with_labelled_logits_only(inputs) if labelled_logits_only else inputs)).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    return time.perf_counter() - start
