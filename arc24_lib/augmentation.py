@@ -16,6 +16,11 @@ GEOMETRY_NAMES = ("identity", "rotate90", "rotate180", "rotate270",
                   "transpose", "rotate90+transpose", "rotate180+transpose", "rotate270+transpose")
 N_GEOMETRIES = len(GEOMETRY_NAMES)
 IDENTITY_COLOR_MAP = tuple(range(N_COLORS))
+# Named subsets of the geometries. "flips" keeps rows as rows (identity, half turn, left-right and
+# up-down mirrors), so a rule about rows stays a rule about rows in every frame; "diagonal-flips"
+# keeps a transpose a transpose (identity, half turn, the two diagonal mirrors).
+GEOMETRY_SETS: dict[str, tuple[int, ...]] = {"all": tuple(range(N_GEOMETRIES)), "flips": (0, 2, 5, 7),
+                                             "diagonal-flips": (0, 2, 4, 6), "identity": (0,)}
 
 
 def all_geometries() -> tuple[int, ...]:
@@ -131,11 +136,21 @@ class AugmentationConfig:
         "help": "each augmentation changes the geometry or the colours, not both, half the time each; so "
                 "a task whose rule depends on the frame (transpose) or on the colours (a colour map) still "
                 "shows its own rule in half the samples"})
+    geometries: str = field(default="all", metadata={
+        "help": f"which geometries `geometric` draws from: one of {sorted(GEOMETRY_SETS)}"})
 
     def __post_init__(self) -> None:
+        check_geometry_set(self.geometries)
         if not 0.0 <= self.keep_background_probability <= 1.0:
             raise ValueError(f"keep_background_probability is {self.keep_background_probability!r}; "
                              "it must be between 0 and 1")
+
+
+def check_geometry_set(name: str) -> tuple[int, ...]:
+    """The geometry indices of a named set; a clear error for an unknown name."""
+    if name not in GEOMETRY_SETS:
+        raise ValueError(f"geometries is {name!r}; choose one of {sorted(GEOMETRY_SETS)}")
+    return GEOMETRY_SETS[name]
 
 
 def identity_augmentation(task: Task) -> TaskAugmentation:
@@ -172,7 +187,7 @@ def sample_augmentation(task: Task, rng: np.random.Generator,
     if config.one_kind and geometric and permute_colors:
         geometric = bool(rng.random() < 0.5)
         permute_colors = not geometric
-    geometry = int(rng.integers(N_GEOMETRIES)) if geometric else 0
+    geometry = int(rng.choice(GEOMETRY_SETS[config.geometries])) if geometric else 0
     color_map = _sample_color_map(rng, config) if permute_colors else IDENTITY_COLOR_MAP
     train_order, test_order = _sample_order(task, rng, config)
     return TaskAugmentation(geometry, color_map, train_order, test_order)
@@ -220,20 +235,22 @@ def revert_task(augmented_task: Task, augmentation: TaskAugmentation) -> Task:
 
 def inference_augmentations(task: Task, n: int, rng: np.random.Generator,
                             config: AugmentationConfig | None = None) -> list[TaskAugmentation]:
-    """N distinct-where-possible augmentations without swap; identity first, geometries cycle all 8.
+    """N distinct-where-possible augmentations without swap; identity first, geometries cycle the set.
     With `config.one_kind`, they take turns: a new geometry in the task's own colours, then the
     task's own frame in new colours."""
     if n < 1:
         raise ValueError(f"n is {n!r}; ask for at least one augmentation")
     config = replace(config or AugmentationConfig(), swap_train_and_test=False)
-    alternate = config.one_kind and config.geometric and config.permute_colors
-    geometries = [0, *(int(g) for g in rng.permutation(N_GEOMETRIES - 1) + 1)]
+    chosen = np.array(GEOMETRY_SETS[config.geometries] if config.geometric else (0,))
+    others = chosen[chosen != 0]
+    alternate = config.one_kind and len(others) > 0 and config.permute_colors
+    geometries = [0, *(int(g) for g in rng.permutation(others))]
     while len(geometries) < n:
-        geometries.extend(int(g) for g in rng.permutation(N_GEOMETRIES))
-    if alternate:  # odd positions: the next geometry but identity, own colours; even ones: own frame, new colours
-        turns = geometries[1:N_GEOMETRIES]  # the first cycle, identity excluded
+        geometries.extend(int(g) for g in rng.permutation(chosen))
+    if alternate:  # odd positions: another geometry, own colours; even ones: own frame, new colours
+        turns = geometries[1:len(chosen)]  # the first cycle, identity excluded
         while len(turns) < n // 2:  # one turn per odd position
-            turns.extend(int(g) for g in rng.permutation(N_GEOMETRIES - 1) + 1)
+            turns.extend(int(g) for g in rng.permutation(others))
         geometries = [0] + [turns[k // 2] if k % 2 == 0 else 0 for k in range(n - 1)]
     augmentations = [identity_augmentation(task)]
     for position, geometry in enumerate(geometries[1:n], start=1):

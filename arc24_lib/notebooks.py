@@ -81,6 +81,8 @@ class TestTimeParameters:
     lora_layers: int | None = _help("adapters on the last this many decoder layers only (faster steps); None: all")
     label_shown_grids: bool = _help("loss on the train outputs in the prompt too, not only the answer")
     one_kind_augmentation: bool = _help("each sample gets a new geometry or new colours, not both (04 must agree)")
+    own_frame_share: float = _help("share of the time for a second adapter per task trained in its own frame only "
+                                   "(0: none); 04 predicts with it too and the two share the attempts")
     time_budget_s: float | None = _help("seconds of training per task, or None")
     decay_over_budget: bool = _help("cosine learning-rate decay over max_steps or time_budget_s, whichever ends first")
     early_stop_loss: float | None = _help("stop a task when its loss falls below this, or None")

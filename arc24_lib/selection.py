@@ -63,25 +63,36 @@ def interleave(*rankings: list[Candidate]) -> list[Candidate]:
     return list(chosen.values())
 
 
+def ranking(group: list[dict[str, Any]], scores: dict[GridKey, float] | None = None) -> list[Candidate]:
+    """One test input's candidates in attempt order. With `scores` (augmented scoring) they
+    alternate: the best-scored grid, then the most-voted other one, and so on. Each ranker alone
+    misses answers the other one finds (a small model's scores and its votes disagree)."""
+    voted = rank_candidates(group)
+    return interleave(rank_candidates(group, scores), voted) if scores else voted
+
+
 def select_attempts(records: Iterable[dict[str, Any]], n_test_inputs: dict[str, int],
                     n_attempts: int = 2, scores: Scores | None = None) -> Attempts:
     """For every task and test input, the top `n_attempts` ranked grids (None where nothing was predicted).
 
     `n_test_inputs` maps each task id to its number of test inputs, so test inputs without
-    any prediction are still listed. Where `scores` (augmented scoring) exist, the attempts
-    alternate: the best-scored grid, then the most-voted other one, and so on. Each ranker
-    alone misses answers the other one finds (a small model's scores and its votes disagree).
+    any prediction are still listed. Grids are ranked by `ranking` (augmented scores and votes
+    in turn where `scores` exist, else votes).
     """
-    groups = group_records(records)
-    scores = scores or {}
+    return select_attempts_of_experts([(records, scores)], n_test_inputs, n_attempts)
+
+
+def select_attempts_of_experts(experts: list[tuple[Iterable[dict[str, Any]], Scores | None]],
+                               n_test_inputs: dict[str, int], n_attempts: int = 2) -> Attempts:
+    """Attempts from several experts (records and scores of differently trained adapters): their
+    rankings take turns, so with two experts and two attempts each expert's best grid is an attempt."""
+    groups = [(group_records(records), scores or {}) for records, scores in experts]
     attempts: Attempts = {}
     for task_id, count in n_test_inputs.items():
         attempts[task_id] = []
         for test_index in range(count):
-            group = groups.get((task_id, test_index), [])
-            ranked = rank_candidates(group)
-            if scores.get((task_id, test_index)):
-                ranked = interleave(rank_candidates(group, scores[task_id, test_index]), ranked)
+            key = (task_id, test_index)
+            ranked = interleave(*[ranking(by_input.get(key, []), scores.get(key)) for by_input, scores in groups])
             grids: list[Any] = [candidate.as_list() for candidate in ranked[:n_attempts]]
             attempts[task_id].append(grids + [None] * (n_attempts - len(grids)))
     return attempts

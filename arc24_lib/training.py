@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from arc24_lib.augmentation import AugmentationConfig, ProblemAugmentationConfig
+from arc24_lib.augmentation import AugmentationConfig, ProblemAugmentationConfig, check_geometry_set
 from arc24_lib.config import parse_config, save_config
 from arc24_lib.encoders import DEFAULT_ENCODER
 from arc24_lib.prompting import DEFAULT_PROMPT_VERSION, PROMPT_VERSIONS, check_prompt_version
@@ -73,6 +73,8 @@ class TrainingOptions:
                 "step is faster); default: all layers"})
     # --- augmentation (A1, A2) ---
     geometric_augmentation: bool = field(default=True, metadata={"help": "random rotation/flip per sample"})
+    geometries: str = field(default="all", metadata={
+        "help": "geometries drawn: all, flips (rows stay rows), diagonal-flips or identity"})
     permute_colors: bool = field(default=True, metadata={"help": "random colour permutation per sample"})
     keep_background_probability: float = field(default=1.0, metadata={"help": "chance colour 0 stays"})
     one_kind_augmentation: bool = field(default=False, metadata={
@@ -93,6 +95,7 @@ class TrainingOptions:
             raise ValueError("adapter_path needs use_lora=True (or merge the adapter first with merge_adapter)")
         if self.max_steps < 1 or self.max_seq_len < 16:
             raise ValueError(f"max_steps {self.max_steps} and max_seq_len {self.max_seq_len} must be positive")
+        check_geometry_set(self.geometries)
         unknown = set(self.report_to) - {"tensorboard", "wandb"}
         if unknown:
             raise ValueError(f"report_to has {sorted(unknown)}; choose among tensorboard, wandb")
@@ -104,7 +107,7 @@ class TrainingOptions:
     def augmentation_config(self) -> AugmentationConfig:
         return AugmentationConfig(self.geometric_augmentation, self.permute_colors,
                                   self.keep_background_probability, self.shuffle_train_pairs,
-                                  self.swap_train_and_test, self.one_kind_augmentation)
+                                  self.swap_train_and_test, self.one_kind_augmentation, self.geometries)
 
     def problem_augmentation_config(self) -> ProblemAugmentationConfig:
         return ProblemAugmentationConfig(probability=self.problem_augmentation_probability)

@@ -4,7 +4,8 @@
 # Train one LoRA adapter per task on its own train pairs: each train pair in turn is the
 # target and the others are the examples (leave-one-out), freshly augmented every step.
 # Adapters go to `<output_dir>/03_test_time_fine_tuning/<task_id>`; finished tasks are kept
-# on a rerun.
+# on a rerun. With `own_frame_share` > 0, a second adapter per task is trained first in the
+# task's own frame only (no rotations or flips) for that share of the time, into `own_frame/`.
 
 # %% tags=["parameters"]
 tasks_path = None  # None: the tasks 01_data wrote
@@ -19,6 +20,7 @@ lora_r = 32
 lora_layers = 15  # SmolLM2-135M has 30; None: every layer
 label_shown_grids = True
 one_kind_augmentation = False  # True: a new geometry or new colours per sample, not both; 04 must agree
+own_frame_share = 0.0  # e.g. 0.25: that share of time_budget_s for an own-frame adapter per task
 time_budget_s = 150.0
 decay_over_budget = True
 early_stop_loss = 0.01
@@ -31,7 +33,8 @@ import matplotlib.pyplot as plt
 
 from arc24_lib.data import load_dataset
 from arc24_lib.notebooks import TestTimeParameters, notebook_parameters
-from arc24_lib.test_time import TestTimeConfig, fine_tune_at_test_time
+from arc24_lib.experts import fine_tune_experts
+from arc24_lib.test_time import TestTimeConfig
 
 params = notebook_parameters(globals(), TestTimeParameters)
 out = Path(params.output_dir) / "03_test_time_fine_tuning"
@@ -49,17 +52,20 @@ config = TestTimeConfig(
     lora_layers=params.lora_layers, label_shown_grids=params.label_shown_grids,
     one_kind_augmentation=params.one_kind_augmentation, time_budget_s=params.time_budget_s,
     decay_over_budget=params.decay_over_budget, early_stop_loss=params.early_stop_loss)
-results = fine_tune_at_test_time(tasks, config)
+by_expert = fine_tune_experts(tasks, config, params.own_frame_share)
 
 # %%
-print("| task | status | steps | stop | first loss | final loss | seconds |\n|---|---|---|---|---|---|---|")
-for r in results:
-    print(f"| {r['task_id']} | {r['status']} | {r.get('steps', '-')} | {r.get('stop_reason', r.get('reason', '-'))} "
-          f"| {r.get('first_loss') or 0:.3f} | {r.get('final_loss') or 0:.3f} | {r.get('seconds', '-')} |")
-trained = [r for r in results if r["status"] == "trained"]
-if trained:
-    plt.bar([r["task_id"] for r in trained], [r["final_loss"] for r in trained])
-    plt.ylabel("final training loss")
-    plt.xticks(rotation=45)
-    plt.show()
-assert len(results) == len(tasks)
+print("| expert | task | status | steps | stop | first loss | final loss | seconds |\n|---|---|---|---|---|---|---|---|")
+for expert, results in by_expert.items():
+    for r in results:
+        print(f"| {expert} | {r['task_id']} | {r['status']} | {r.get('steps', '-')} "
+              f"| {r.get('stop_reason', r.get('reason', '-'))} | {r.get('first_loss') or 0:.3f} "
+              f"| {r.get('final_loss') or 0:.3f} | {r.get('seconds', '-')} |")
+for expert, results in by_expert.items():
+    trained = [r for r in results if r["status"] == "trained"]
+    plt.plot([r["task_id"] for r in trained], [r["final_loss"] for r in trained], "o", label=expert)
+plt.ylabel("final training loss")
+plt.xticks(rotation=45)
+plt.legend()
+plt.show()
+assert all(len(results) == len(tasks) for results in by_expert.values())

@@ -4,7 +4,9 @@
 # Augment, infer, revert (AIRV): several predictions per test input under rotations, flips
 # and colour permutations, each brought back to the original frame; then vote two attempts
 # per test input and write `submission.json`. The model never sees test outputs. Everything
-# goes to `<output_dir>/04_inference`; a rerun makes only the missing predictions.
+# goes to `<output_dir>/04_inference`; a rerun makes only the missing predictions. Where 03
+# also trained own-frame adapters, they predict in each task's own frame (`own_frame/`) and the
+# two experts take turns for the attempts.
 
 # %% tags=["parameters"]
 tasks_path = None  # None: the tasks 01_data wrote

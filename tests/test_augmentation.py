@@ -12,6 +12,7 @@ from hypothesis.extra.numpy import arrays
 
 from arc24_lib.augmentation import (
     GEOMETRY_NAMES,
+    GEOMETRY_SETS,
     IDENTITY_COLOR_MAP,
     PROBLEM_KINDS,
     AugmentationConfig,
@@ -266,6 +267,49 @@ def test_one_kind_inference_augmentations_take_turns():
     assert all(a.geometry == 0 and a.color_map != IDENTITY_COLOR_MAP for a in in_own_frame)
     for augmentation in augmentations:
         assert_same_task(revert_task(augment_task(task, augmentation), augmentation), task)
+
+
+@settings(max_examples=40, deadline=None)
+@given(grid=arrays(np.int64, st.tuples(st.integers(1, 6), st.integers(1, 6)), elements=st.integers(0, 9)))
+def test_geometry_sets_keep_what_their_names_say(grid):
+    rows = {tuple(row) for row in grid} | {tuple(row[::-1]) for row in grid}
+    for index in GEOMETRY_SETS["flips"]:  # every row of the image is a row of the grid, maybe reversed
+        assert {tuple(row) for row in apply_geometry(grid, index)} <= rows
+    for index in GEOMETRY_SETS["diagonal-flips"]:  # commute with the transpose
+        assert np.array_equal(apply_geometry(grid.T, index), apply_geometry(grid, index).T)
+    square = np.arange(9).reshape(3, 3)
+    for name, indices in GEOMETRY_SETS.items():  # and the others do not
+        for index in set(all_geometries()) - set(indices):
+            keeps_rows = {tuple(r) for r in apply_geometry(square, index)} <= {tuple(r) for r in square} | {
+                tuple(r[::-1]) for r in square}
+            commutes = np.array_equal(apply_geometry(square.T, index), apply_geometry(square, index).T)
+            assert not (keeps_rows if name == "flips" else commutes if name == "diagonal-flips" else False)
+
+
+@pytest.mark.parametrize("name", sorted(GEOMETRY_SETS))
+def test_geometry_sets_limit_training_and_inference_draws(name):
+    task, rng = make_task(3, 1), np.random.default_rng(3)
+    config = AugmentationConfig(geometries=name)
+    drawn = Counter(sample_augmentation(task, rng, config).geometry for _ in range(400))
+    assert set(drawn) == set(GEOMETRY_SETS[name]) and min(drawn.values()) > 400 / len(drawn) / 2
+    for one_kind in (False, True):
+        augmentations = inference_augmentations(task, 16, rng, replace(config, one_kind=one_kind))
+        assert augmentations[0] == identity_augmentation(task) and len(set(augmentations)) == 16
+        assert {a.geometry for a in augmentations} == set(GEOMETRY_SETS[name])
+    cycle = inference_augmentations(task, len(GEOMETRY_SETS[name]), rng, config)
+    assert sorted(a.geometry for a in cycle) == sorted(GEOMETRY_SETS[name])  # each once per cycle
+
+
+def test_unknown_geometry_set_is_refused_with_the_choices():
+    from arc24_lib.inference.airv import InferenceConfig
+    from arc24_lib.training import TrainingOptions
+
+    for make in (AugmentationConfig, TrainingOptions, InferenceConfig):
+        with pytest.raises(ValueError, match="geometries is 'flip'; choose one of .*'flips'"):
+            make(geometries="flip")
+    assert TrainingOptions(geometries="flips").augmentation_config().geometries == "flips"
+    assert InferenceConfig(geometries="diagonal-flips").augmentation_config().geometries == "diagonal-flips"
+    assert TrainingOptions().augmentation_config().geometries == InferenceConfig().geometries == "all"
 
 
 def test_sample_pool_task_draws_distinct_pairs():

@@ -46,12 +46,17 @@ def test_notebooks_run_in_sequence_and_write_their_outputs(tmp_path, tiny_model_
     assert (out / "02_fine_tuning" / "loss.png").exists()
 
     run_notebook("03_test_time_fine_tuning", {**common, "model_path": str(tiny_model_path), "max_steps": 2,
-                                              "lora_r": 4, "lora_layers": 1, "max_seq_len": 1024}, executed, False)
-    for task_id in challenges:
-        result = json.loads((out / "03_test_time_fine_tuning" / task_id / "ttt_result.json").read_text())
-        assert result["status"] == "trained" and result["steps"] == 2
-        adapter = json.loads((out / "03_test_time_fine_tuning" / task_id / "adapter_config.json").read_text())
-        assert adapter["layers_to_transform"] == [1]  # the tiny model's last layer
+                                              "lora_r": 4, "lora_layers": 1, "max_seq_len": 1024,
+                                              "own_frame_share": 0.5}, executed, False)
+    for folder in (out / "03_test_time_fine_tuning", out / "03_test_time_fine_tuning" / "own_frame"):
+        for task_id in challenges:
+            result = json.loads((folder / task_id / "ttt_result.json").read_text())
+            assert result["status"] == "trained" and result["steps"] == 2
+            adapter = json.loads((folder / task_id / "adapter_config.json").read_text())
+            assert adapter["layers_to_transform"] == [1]  # the tiny model's last layer
+    own_frame = out / "03_test_time_fine_tuning" / "own_frame"
+    own_frame_config = json.loads((own_frame / "test_time_config.json").read_text())
+    assert own_frame_config["geometric_augmentation"] is False
 
     run_notebook("04_inference", {**common, "model_path": str(tiny_model_path), "predictions_per_test_input": 2,
                                   "max_seq_len": 1024}, executed, False)
@@ -59,6 +64,9 @@ def test_notebooks_run_in_sequence_and_write_their_outputs(tmp_path, tiny_model_
     assert set(submission) == set(challenges)
     lines = (out / "04_inference" / "predictions.jsonl").read_text().splitlines()
     assert len(lines) == 2 * sum(len(task["test"]) for task in challenges.values())
+    own_frame_lines = (out / "04_inference" / "own_frame" / "predictions.jsonl").read_text().splitlines()
+    assert len(own_frame_lines) == len(lines)  # the own-frame adapters predict too, in each task's own frame
+    assert {json.loads(line)["augmentation"]["geometry"] for line in own_frame_lines} == {0}
     assert not (out / "04_inference" / "metrics.json").exists()  # 04 never looks at the solutions
 
     run_notebook("05_evaluation", common, executed, False)

@@ -1,5 +1,6 @@
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -148,13 +149,72 @@ def test_solve_tasks_reserves_inference_time_per_test_input_and_reports_each_tas
         return fine_tune_at_test_time(dataset, config)
 
     monkeypatch.setattr("arc24_lib.test_time.fine_tune_at_test_time", recording)
-    results = solve_tasks(tasks, ttt, inference, budget_s=100.0, inference_reserve_s=20.0)
+    results = solve_tasks(tasks, ttt, inference, budget_s=100.0, inference_reserve_s=20.0, own_frame_share=0)
     assert budgets == [60.0, 80.0]
     assert [r["task_id"] for r in results] == ["44f52bb0", "6150a2bd"]
     for result in results:
         assert result["ttt_status"] == "trained" and result["steps"] == 2
         assert isinstance(result["solved"], bool) and 0.0 <= result["pass_n"] <= 1.0
         assert result["seconds"] >= result["ttt_seconds"]
+
+
+def test_own_frame_expert_trains_first_in_the_task_frame_and_shares_the_attempts(tmp_path, tiny_model_path,
+                                                                                   arc1_training, monkeypatch):
+    from arc24_lib.augmentation import TaskAugmentation
+    from arc24_lib.experts import OWN_FRAME
+    from arc24_lib.inference.airv import InferenceConfig, read_predictions
+    from arc24_lib.pipeline import solve_tasks
+
+    tasks = subset_by_ids(arc1_training, ["6150a2bd"])
+    ttt = tiny_config(tmp_path / "ttt", tiny_model_path, max_steps=2)
+    inference = InferenceConfig(model_path=str(tiny_model_path), output_dir=str(tmp_path / "inference"),
+                                predictions_per_test_input=4, max_new_tokens=8, device="cpu")
+    configs = []
+
+    def recording(dataset, config):  # the real training, with its config noted
+        configs.append(config)
+        return fine_tune_at_test_time(dataset, config)
+
+    monkeypatch.setattr("arc24_lib.test_time.fine_tune_at_test_time", recording)
+    result = solve_tasks(tasks, ttt, inference, budget_s=100.0, inference_reserve_s=20.0, own_frame_share=0.25)[0]
+    own, main = configs
+    # the own-frame expert: a quarter of what is left once both experts' inference is reserved
+    assert own.time_budget_s == pytest.approx(0.25 * (100.0 - 2 * 20.0))
+    assert not own.geometric_augmentation and own.permute_colors and main.geometric_augmentation
+    assert main.time_budget_s < 100.0 - 20.0 and main.time_budget_s > own.time_budget_s  # the rest, less time spent
+    assert Path(own.output_dir) == Path(ttt.output_dir) / OWN_FRAME and (Path(own.output_dir) / "6150a2bd").is_dir()
+    own_records = read_predictions(tmp_path / "inference" / OWN_FRAME / "predictions.jsonl")
+    main_records = read_predictions(tmp_path / "inference" / "predictions.jsonl")
+    assert len(own_records) == len(main_records) == 4
+    assert {TaskAugmentation.from_dict(r["augmentation"]).geometry for r in own_records} == {0}
+    assert len({TaskAugmentation.from_dict(r["augmentation"]).geometry for r in main_records}) == 4
+    assert set(result["experts"]) == {OWN_FRAME, "all_frames"} and result["steps"] == 2
+    assert all(isinstance(e["solved"], bool) for e in result["experts"].values())
+    with pytest.raises(ValueError, match="own_frame_share is 1.5"):
+        solve_tasks(tasks, ttt, inference, own_frame_share=1.5)
+
+
+def test_fine_tune_experts_splits_the_time_budget(tmp_path, tiny_model_path, arc1_training, monkeypatch):
+    from arc24_lib.experts import ALL_FRAMES, OWN_FRAME, expert_predictions, fine_tune_experts
+
+    configs = []
+
+    def recording(dataset, config):
+        configs.append(config)
+        return fine_tune_at_test_time(dataset, config)
+
+    monkeypatch.setattr("arc24_lib.test_time.fine_tune_at_test_time", recording)
+    ttt = tiny_config(tmp_path, tiny_model_path, max_steps=1, time_budget_s=80.0)
+    results = fine_tune_experts(subset_by_ids(arc1_training, ["6150a2bd"]), ttt, own_frame_share=0.25)
+    assert list(results) == [OWN_FRAME, ALL_FRAMES] and all(r[0]["status"] == "trained" for r in results.values())
+    assert [c.time_budget_s for c in configs] == [20.0, 60.0]
+    assert [c.geometric_augmentation for c in configs] == [False, True]
+    assert len(fine_tune_experts(subset_by_ids(arc1_training, ["6150a2bd"]), ttt, own_frame_share=0.0)) == 1
+    # the inference folder lists the own-frame predictions only where they exist
+    (tmp_path / "inference" / OWN_FRAME).mkdir(parents=True)
+    assert expert_predictions(tmp_path / "inference") == [tmp_path / "inference" / "predictions.jsonl"]
+    (tmp_path / "inference" / OWN_FRAME / "predictions.jsonl").write_text("")
+    assert expert_predictions(tmp_path / "inference")[1] == tmp_path / "inference" / OWN_FRAME / "predictions.jsonl"
 
 
 def test_one_kind_augmentation_reaches_training_and_inference():

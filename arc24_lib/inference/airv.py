@@ -20,6 +20,7 @@ from arc24_lib.augmentation import (
     AugmentationConfig,
     TaskAugmentation,
     augment_task,
+    check_geometry_set,
     inference_augmentations,
     revert_grid,
 )
@@ -54,7 +55,9 @@ class InferenceConfig:
     temperature: float = field(default=0.0, metadata={"help": "0 for greedy decoding"})
     batch_size: int = field(default=16, metadata={"help": "prompts per generation call"})
     random_seed: int = field(default=0, metadata={"help": "seed of the augmentations"})
-    geometric_augmentation: bool = field(default=True, metadata={"help": "spread over the 8 geometries"})
+    geometric_augmentation: bool = field(default=True, metadata={"help": "spread over the geometries"})
+    geometries: str = field(default="all", metadata={
+        "help": "geometries spread over: all 8, flips (rows stay rows), diagonal-flips or identity"})
     permute_colors: bool = field(default=True, metadata={"help": "random colour permutation per prediction"})
     shuffle_train_pairs: bool = field(default=True, metadata={"help": "random train pair order"})
     one_kind_augmentation: bool = field(default=False, metadata={
@@ -75,6 +78,7 @@ class InferenceConfig:
         from arc24_lib.prompting import check_prompt_version
 
         check_prompt_version(self.prompt_version)
+        check_geometry_set(self.geometries)
         if self.backend not in BACKENDS:
             raise ValueError(f"backend is {self.backend!r}; choose one of {BACKENDS}")
         if self.predictions_per_test_input < 1 or self.batch_size < 1:
@@ -91,7 +95,7 @@ class InferenceConfig:
     def augmentation_config(self) -> AugmentationConfig:
         return AugmentationConfig(geometric=self.geometric_augmentation, permute_colors=self.permute_colors,
                                   shuffle_train_pairs=self.shuffle_train_pairs, swap_train_and_test=False,
-                                  one_kind=self.one_kind_augmentation)
+                                  one_kind=self.one_kind_augmentation, geometries=self.geometries)
 
 
 @dataclass(frozen=True)
