@@ -27,7 +27,7 @@ class Expert:
 
     name: str
     test_time: Any  # TestTimeConfig
-    inference: InferenceConfig | None
+    inference: InferenceConfig
     share: float
 
 
@@ -36,23 +36,27 @@ def check_own_frame_share(share: float) -> None:
         raise ValueError(f"own_frame_share is {share}; give a share of the training time, at least 0 and below 1")
 
 
+def own_frame_test_time(config: Any) -> Any:
+    """Test-time training in each task's own frame only, with adapters in `<output_dir>/own_frame`."""
+    return replace(config, output_dir=str(Path(config.output_dir) / OWN_FRAME), geometric_augmentation=False,
+                   one_kind_augmentation=False)
+
+
 def own_frame_inference(config: InferenceConfig, adapters_dir: str | Path) -> InferenceConfig:
     """Inference in each task's own frame with the own-frame adapters, into `<output_dir>/own_frame`."""
     return replace(config, adapters_dir=str(adapters_dir), geometric_augmentation=False, one_kind_augmentation=False,
                    output_dir=str(Path(config.output_dir) / OWN_FRAME))
 
 
-def expert_stages(test_time: Any, inference: InferenceConfig | None, own_frame_share: float) -> list[Expert]:
+def expert_stages(test_time: Any, inference: InferenceConfig, own_frame_share: float) -> list[Expert]:
     """The experts in training order: the own-frame one first when `own_frame_share` > 0 (its
     adapters in `<test_time.output_dir>/own_frame`), then the all-frames one with the time left."""
     check_own_frame_share(own_frame_share)
-    main = Expert(ALL_FRAMES, test_time, inference and replace(inference, adapters_dir=test_time.output_dir), 1.0)
+    main = Expert(ALL_FRAMES, test_time, replace(inference, adapters_dir=test_time.output_dir), 1.0)
     if not own_frame_share:
         return [main]
-    own = replace(test_time, output_dir=str(Path(test_time.output_dir) / OWN_FRAME), geometric_augmentation=False,
-                  one_kind_augmentation=False)
-    own_inference = inference and own_frame_inference(inference, own.output_dir)
-    return [Expert(OWN_FRAME, own, own_inference, own_frame_share), main]
+    own = own_frame_test_time(test_time)
+    return [Expert(OWN_FRAME, own, own_frame_inference(inference, own.output_dir), own_frame_share), main]
 
 
 def fine_tune_experts(dataset: Any, test_time: Any, own_frame_share: float) -> dict[str, list[dict[str, Any]]]:
@@ -61,13 +65,13 @@ def fine_tune_experts(dataset: Any, test_time: Any, own_frame_share: float) -> d
     results of `fine_tune_at_test_time` by expert name."""
     from arc24_lib.test_time import fine_tune_at_test_time
 
-    results, left = {}, 1.0
-    for expert in expert_stages(test_time, None, own_frame_share):
-        config = expert.test_time
-        if config.time_budget_s is not None:
-            config = replace(config, time_budget_s=config.time_budget_s * left * expert.share)
-        left -= left * expert.share
-        results[expert.name] = fine_tune_at_test_time(dataset, config)
+    check_own_frame_share(own_frame_share)
+    total, results = test_time.time_budget_s, {}
+    shares = [(OWN_FRAME, own_frame_test_time(test_time), own_frame_share)] if own_frame_share else []
+    for name, config, share in [*shares, (ALL_FRAMES, test_time, 1.0 - own_frame_share)]:
+        if total is not None:
+            config = replace(config, time_budget_s=total * share)
+        results[name] = fine_tune_at_test_time(dataset, config)
     return results
 
 

@@ -12,10 +12,15 @@ from arc24_lib.experts import ALL_FRAMES, DEFAULT_OWN_FRAME_SHARE, OWN_FRAME, ex
 from arc24_lib.inference.airv import InferenceConfig, read_predictions, run_airv
 from arc24_lib.inference.backend import Backend
 from arc24_lib.inference.scoring import SCORES_FILE, read_scores
-from arc24_lib.selection import select_attempts_of_experts
+from arc24_lib.selection import Scores, select_attempts_of_experts
 from arc24_lib.submission import write_json_atomic, write_submission
 
 logger = logging.getLogger(__name__)
+
+
+def read_expert(predictions_path: str | Path) -> tuple[list[dict[str, Any]], Scores]:
+    """One expert's prediction records and the augmented scores beside them (empty where unscored)."""
+    return read_predictions(predictions_path), read_scores(Path(predictions_path).parent / SCORES_FILE)
 
 
 def vote_and_report(dataset: Dataset, predictions_path: str | Path | list[str | Path], output_dir: str | Path,
@@ -27,7 +32,7 @@ def vote_and_report(dataset: Dataset, predictions_path: str | Path | list[str | 
 
     output_dir = Path(output_dir)
     paths = predictions_path if isinstance(predictions_path, list) else [predictions_path]
-    experts_records = [(read_predictions(path), read_scores(Path(path).parent / SCORES_FILE)) for path in paths]
+    experts_records = [read_expert(path) for path in paths]
     records = [record for expert_records, _ in experts_records for record in expert_records]
     attempts = select_attempts_of_experts(experts_records, {task.task_id: len(task.test) for task in dataset})
     write_json_atomic(attempts, output_dir / "attempts.json")
@@ -106,13 +111,14 @@ def solve_tasks(dataset: Dataset, ttt_config: Any, inference_config: InferenceCo
             trained = fine_tune_at_test_time(single, task_config)[0]
             trained_at = time.perf_counter()
             predictions = run_airv(single, expert.inference, backend=backend)
-            expert_records = [r for r in read_predictions(predictions) if r["task_id"] == task.task_id]
-            experts.append((expert_records, read_scores(Path(predictions).parent / SCORES_FILE)))
+            records, scores = read_expert(predictions)
+            experts.append(([r for r in records if r["task_id"] == task.task_id], scores))
             spent = time.perf_counter()
             summaries[expert.name] = {"ttt_status": trained["status"], "steps": trained.get("steps", 0),
-                               "stop_reason": trained.get("stop_reason"), "final_loss": trained.get("final_loss"),
-                               "ttt_seconds": round(trained_at - stage_start, 1),
-                               "inference_seconds": round(spent - trained_at, 1)}
+                                      "stop_reason": trained.get("stop_reason"),
+                                      "final_loss": trained.get("final_loss"),
+                                      "ttt_seconds": round(trained_at - stage_start, 1),
+                                      "inference_seconds": round(spent - trained_at, 1)}
         solved = pass_n = None
         if task.has_solutions:
             alone, solved, pass_n = _expert_metrics(task, experts)
