@@ -138,6 +138,9 @@ class AugmentationConfig:
                 "shows its own rule in half the samples"})
     geometries: str = field(default="all", metadata={
         "help": f"which geometries `geometric` draws from: one of {sorted(GEOMETRY_SETS)}"})
+    keep_rule_colors: bool = field(default=False, metadata={
+        "help": "colours in every known output and in no input (the rule's own, like the 5 of 9565186b) "
+                "stay fixed when colours are permuted, as the background does"})
 
     def __post_init__(self) -> None:
         check_geometry_set(self.geometries)
@@ -159,10 +162,22 @@ def identity_augmentation(task: Task) -> TaskAugmentation:
     return TaskAugmentation(0, IDENTITY_COLOR_MAP, tuple(range(n_train)), tuple(range(n_train, n_examples)))
 
 
-def _sample_color_map(rng: np.random.Generator, config: AugmentationConfig) -> tuple[int, ...]:
-    if rng.random() < config.keep_background_probability:
-        return (0, *(rng.permutation(N_COLORS - 1) + 1))
-    return tuple(rng.permutation(N_COLORS))
+def rule_colors(task: Task) -> set[int]:
+    """Colours in every known output of `task` and in none of its inputs: constants of the rule."""
+    outputs = [set(np.unique(example.output).tolist()) for example in task.examples if example.output is not None]
+    inputs = set().union(*(np.unique(example.input).tolist() for example in task.examples))
+    return set.intersection(*outputs) - inputs if outputs else set()
+
+
+def _sample_color_map(rng: np.random.Generator, config: AugmentationConfig, task: Task) -> tuple[int, ...]:
+    """A colour permutation with fixed points: the background (by chance) and, when asked, the rule's colours."""
+    fixed = {0} if rng.random() < config.keep_background_probability else set()
+    if config.keep_rule_colors:
+        fixed |= rule_colors(task)
+    free = np.array([color for color in range(N_COLORS) if color not in fixed])
+    color_map = np.arange(N_COLORS)
+    color_map[free] = free[rng.permutation(len(free))]
+    return tuple(int(color) for color in color_map)
 
 
 def _sample_order(task: Task, rng: np.random.Generator,
@@ -188,7 +203,7 @@ def sample_augmentation(task: Task, rng: np.random.Generator,
         geometric = bool(rng.random() < 0.5)
         permute_colors = not geometric
     geometry = int(rng.choice(GEOMETRY_SETS[config.geometries])) if geometric else 0
-    color_map = _sample_color_map(rng, config) if permute_colors else IDENTITY_COLOR_MAP
+    color_map = _sample_color_map(rng, config, task) if permute_colors else IDENTITY_COLOR_MAP
     train_order, test_order = _sample_order(task, rng, config)
     return TaskAugmentation(geometry, color_map, train_order, test_order)
 

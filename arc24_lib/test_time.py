@@ -39,6 +39,10 @@ class TestTimeConfig(TrainingOptions):
     time_budget_s: float | None = field(default=None, metadata={"help": "stop a task's training after this"})
     label_shown_grids: bool = field(default=True, metadata={
         "help": "loss on the train outputs shown in the prompt too (solved 2 of 5 more tiny tasks in 4 min)"})
+    keep_rule_colors: bool = field(default=True, metadata={
+        "help": "colours in every output and no input of a task (the rule's own, like the 5 of 9565186b) stay "
+                "fixed under colour permutation, so the adapter can learn them (solved 9565186b, never solved "
+                "without)"})
     early_stop_loss: float | None = field(default=None, metadata={
         "help": "stop a task once the mean of its last early_stop_window logged losses falls below this"})
     early_stop_window: int = field(default=1, metadata={

@@ -77,6 +77,8 @@ class TrainingOptions:
         "help": "geometries drawn: all, flips (rows stay rows), diagonal-flips or identity"})
     permute_colors: bool = field(default=True, metadata={"help": "random colour permutation per sample"})
     keep_background_probability: float = field(default=1.0, metadata={"help": "chance colour 0 stays"})
+    keep_rule_colors: bool = field(default=False, metadata={
+        "help": "colours in every output and no input of a task stay fixed under colour permutation"})
     one_kind_augmentation: bool = field(default=False, metadata={
         "help": "each sample gets a new geometry or new colours, not both, so half the samples show a task's "
                 "own frame (or colours); faster to a low loss, but more memorising (see README)"})
@@ -105,9 +107,11 @@ class TrainingOptions:
         return self.batch_size // (self.per_device_train_batch_size * self.n_gpus)
 
     def augmentation_config(self) -> AugmentationConfig:
-        return AugmentationConfig(self.geometric_augmentation, self.permute_colors,
-                                  self.keep_background_probability, self.shuffle_train_pairs,
-                                  self.swap_train_and_test, self.one_kind_augmentation, self.geometries)
+        return AugmentationConfig(geometric=self.geometric_augmentation, permute_colors=self.permute_colors,
+                                  keep_background_probability=self.keep_background_probability,
+                                  shuffle_train_pairs=self.shuffle_train_pairs,
+                                  swap_train_and_test=self.swap_train_and_test, one_kind=self.one_kind_augmentation,
+                                  geometries=self.geometries, keep_rule_colors=self.keep_rule_colors)
 
     def problem_augmentation_config(self) -> ProblemAugmentationConfig:
         return ProblemAugmentationConfig(probability=self.problem_augmentation_probability)

@@ -42,6 +42,8 @@ def main() -> None:
     parser.add_argument("--grid-encoder", default=DEFAULT_ENCODER)
     parser.add_argument("--permute-colors", action=argparse.BooleanOptionalAction, default=True,
                         help="colour permutations in training and inference")
+    parser.add_argument("--keep-rule-colors", action=argparse.BooleanOptionalAction, default=True,
+                        help="colours in every output and no input of a task stay fixed under colour permutation")
     parser.add_argument("--geometric-augmentation", action=argparse.BooleanOptionalAction, default=True,
                         help="rotations and flips in training and inference")
     parser.add_argument("--geometries", default="all", help="all, flips (rows stay rows), diagonal-flips, identity")
@@ -81,13 +83,15 @@ def main() -> None:
                          mixed_precision=args.mixed_precision, permute_colors=args.permute_colors,
                          geometric_augmentation=args.geometric_augmentation,
                          one_kind_augmentation=args.one_kind_augmentation, geometries=args.geometries,
-                         label_shown_grids=args.label_shown_grids, random_seed=args.seed)
+                         label_shown_grids=args.label_shown_grids, random_seed=args.seed,
+                         keep_rule_colors=args.keep_rule_colors)
     inference = InferenceConfig(output_dir=f"{output_dir}/inference", predictions_per_test_input=args.predictions,
                                 prompt_version=args.prompt_version, grid_encoder=args.grid_encoder, device="cpu",
                                 max_seq_len=4096, permute_colors=args.permute_colors,
                                 geometric_augmentation=args.geometric_augmentation,
                                 one_kind_augmentation=args.one_kind_augmentation, geometries=args.geometries,
-                                augmented_scoring=args.augmented_scoring, hold_shape=args.hold_shape)
+                                augmented_scoring=args.augmented_scoring, hold_shape=args.hold_shape,
+                                keep_rule_colors=args.keep_rule_colors)
     print(f"{len(tasks)} tasks of {args.dataset}, budget {args.budget_s:.0f} s per task; settings: "
           f"{json.dumps({k: v for k, v in vars(args).items() if k not in ('task_ids', 'dataset')})}\n", flush=True)
     print("| task | solved | solved alone by | right among predictions | steps | stop | final loss | TTT s | "

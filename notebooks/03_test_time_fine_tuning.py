@@ -20,6 +20,7 @@ lora_r = 32
 lora_layers = 15  # SmolLM2-135M has 30; None: every layer
 label_shown_grids = True
 one_kind_augmentation = False  # True: a new geometry or new colours per sample, not both; 04 must agree
+keep_rule_colors = True  # colours in every output and no input of a task are not permuted; 04 must agree
 own_frame_share = 0.0  # e.g. 0.25: that share of time_budget_s for an own-frame adapter per task
 time_budget_s = 150.0
 decay_over_budget = True
@@ -50,7 +51,8 @@ config = TestTimeConfig(
     grid_encoder=params.grid_encoder, prompt_version=params.prompt_version, max_seq_len=params.max_seq_len,
     max_steps=params.max_steps, learning_rate=params.learning_rate, lora_r=params.lora_r,
     lora_layers=params.lora_layers, label_shown_grids=params.label_shown_grids,
-    one_kind_augmentation=params.one_kind_augmentation, time_budget_s=params.time_budget_s,
+    one_kind_augmentation=params.one_kind_augmentation, keep_rule_colors=params.keep_rule_colors,
+    time_budget_s=params.time_budget_s,
     decay_over_budget=params.decay_over_budget, early_stop_loss=params.early_stop_loss)
 by_expert = fine_tune_experts(tasks, config, params.own_frame_share)
 

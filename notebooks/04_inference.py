@@ -18,6 +18,7 @@ prompt_version = "output-from-examples-v2"  # the one 03 trained with
 predictions_per_test_input = 8
 augmented_scoring = True  # rank candidates by their score under every augmented prompt
 one_kind_augmentation = False  # as 03 trained: True takes a new geometry or new colours per prediction
+keep_rule_colors = True  # as 03 trained: colours in every train output and no input are not permuted
 hold_shape = True  # hold each answer to the shape its header declares (hf backend)
 max_seq_len = 4096
 output_dir = "outputs/notebooks"
@@ -47,6 +48,7 @@ config = InferenceConfig(
     backend=params.backend, output_dir=str(out), grid_encoder=params.grid_encoder,
     prompt_version=params.prompt_version, predictions_per_test_input=params.predictions_per_test_input,
     augmented_scoring=params.augmented_scoring, one_kind_augmentation=params.one_kind_augmentation,
+    keep_rule_colors=params.keep_rule_colors,
     hold_shape=params.hold_shape, max_seq_len=params.max_seq_len)
 outputs = predict(hidden, config)
 print(json.dumps(outputs, default=str, indent=2))

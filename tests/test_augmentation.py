@@ -31,6 +31,7 @@ from arc24_lib.augmentation import (
     revert_geometry,
     revert_grid,
     revert_task,
+    rule_colors,
     sample_augmentation,
     sample_pool_task,
     sample_problem_augmentation,
@@ -194,6 +195,62 @@ def test_keep_background_probability():
     assert all(color_map[0] == 0 for color_map in kept)
     assert sum(color_map[0] != 0 for color_map in moved) > 100
     assert len(set(kept)) > 100
+
+
+def test_rule_colors_are_in_every_output_and_no_input(datasets):
+    tasks = datasets["arc-agi-1/training"]
+    assert rule_colors(tasks["9565186b"]) == {5}  # the majority colour stays, the rest turns 5
+    assert rule_colors(tasks["25d8a9c8"]) == {0, 5}  # uniform rows turn 5, the others 0
+    assert rule_colors(tasks["74dd1130"]) == set()  # a transpose writes only the input's colours
+    assert rule_colors(tasks["9565186b"].without_solutions()) == {5}  # the train outputs alone say so
+    for task in tasks:  # the definition itself, on every task
+        outputs = [set(ex.output.ravel().tolist()) for ex in task.examples]
+        inputs = set().union(*(ex.input.ravel().tolist() for ex in task.examples))
+        assert rule_colors(task) == set.intersection(*outputs) - inputs
+
+
+def test_keep_rule_colors_fixes_them_and_permutes_the_rest(datasets):
+    task = datasets["arc-agi-1/training"]["9565186b"]
+    config, rng = AugmentationConfig(keep_rule_colors=True), np.random.default_rng(4)
+    maps = [sample_augmentation(task, rng, config).color_map for _ in range(300)]
+    assert all(m[0] == 0 and m[5] == 5 and sorted(m) == list(range(10)) for m in maps)
+    for color in (1, 2, 3, 4, 6, 7, 8, 9):  # every other colour still goes everywhere else
+        assert {m[color] for m in maps} == {1, 2, 3, 4, 6, 7, 8, 9}
+    augmentations = inference_augmentations(task.without_solutions(), 8, rng, config)
+    assert all(a.color_map[5] == 5 for a in augmentations)
+    answer = task.test[0].output  # an answer in an augmented frame reverts exactly
+    for augmentation in augmentations:
+        assert np.array_equal(revert_grid(augment_grid(answer, augmentation), augmentation), answer)
+    moved = [sample_augmentation(task, rng, AugmentationConfig()).color_map for _ in range(100)]
+    assert sum(m[5] != 5 for m in moved) > 50  # off by default: 5 is permuted like any colour
+
+
+def test_color_maps_without_rule_colors_draw_as_before():
+    """The fixed-point sampler gives the maps (and rng stream) of a plain permutation of the free colours."""
+    task = make_task(3, 1)
+    assert rule_colors(task) == set()
+    for keep, rule in ((1.0, False), (0.0, False), (1.0, True), (0.0, True)):
+        config = AugmentationConfig(keep_background_probability=keep, keep_rule_colors=rule)
+        ours, plain = np.random.default_rng(9), np.random.default_rng(9)
+        for _ in range(20):
+            drawn = sample_augmentation(task, ours, replace(config, geometric=False, shuffle_train_pairs=False,
+                                                            swap_train_and_test=False)).color_map
+            plain.random()  # the background draw
+            expected = (0, *(plain.permutation(9) + 1)) if keep else tuple(plain.permutation(10))
+            assert drawn == tuple(int(c) for c in expected)
+
+
+def test_keep_rule_colors_reaches_training_and_inference_configs():
+    from arc24_lib.inference.airv import InferenceConfig
+    from arc24_lib.test_time import TestTimeConfig
+    from arc24_lib.training import TrainingOptions
+
+    assert TrainingOptions(keep_rule_colors=True).augmentation_config().keep_rule_colors
+    assert not InferenceConfig(keep_rule_colors=False).augmentation_config().keep_rule_colors
+    # on where one task's adapter is trained and used; fine-tuning over many tasks permutes every colour
+    assert TestTimeConfig().augmentation_config().keep_rule_colors
+    assert InferenceConfig().augmentation_config().keep_rule_colors
+    assert not TrainingOptions().augmentation_config().keep_rule_colors
 
 
 def test_config_validation():

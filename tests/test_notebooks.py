@@ -47,7 +47,7 @@ def test_notebooks_run_in_sequence_and_write_their_outputs(tmp_path, tiny_model_
 
     run_notebook("03_test_time_fine_tuning", {**common, "model_path": str(tiny_model_path), "max_steps": 2,
                                               "lora_r": 4, "lora_layers": 1, "max_seq_len": 1024,
-                                              "own_frame_share": 0.5}, executed, False)
+                                              "own_frame_share": 0.5, "keep_rule_colors": False}, executed, False)
     for folder in (out / "03_test_time_fine_tuning", out / "03_test_time_fine_tuning" / "own_frame"):
         for task_id in challenges:
             result = json.loads((folder / task_id / "ttt_result.json").read_text())
@@ -57,9 +57,12 @@ def test_notebooks_run_in_sequence_and_write_their_outputs(tmp_path, tiny_model_
     own_frame = out / "03_test_time_fine_tuning" / "own_frame"
     own_frame_config = json.loads((own_frame / "test_time_config.json").read_text())
     assert own_frame_config["geometric_augmentation"] is False
+    assert own_frame_config["keep_rule_colors"] is False  # the parameter reaches both experts' configs
+    assert json.loads((own_frame.parent / "test_time_config.json").read_text())["keep_rule_colors"] is False
 
     run_notebook("04_inference", {**common, "model_path": str(tiny_model_path), "predictions_per_test_input": 2,
-                                  "max_seq_len": 1024}, executed, False)
+                                  "max_seq_len": 1024, "keep_rule_colors": False}, executed, False)
+    assert json.loads((out / "04_inference" / "inference_config.json").read_text())["keep_rule_colors"] is False
     submission = json.loads((out / "04_inference" / "submission.json").read_text())
     assert set(submission) == set(challenges)
     lines = (out / "04_inference" / "predictions.jsonl").read_text().splitlines()

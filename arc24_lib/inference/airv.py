@@ -59,6 +59,9 @@ class InferenceConfig:
     geometries: str = field(default="all", metadata={
         "help": "geometries spread over: all 8, flips (rows stay rows), diagonal-flips or identity"})
     permute_colors: bool = field(default=True, metadata={"help": "random colour permutation per prediction"})
+    keep_rule_colors: bool = field(default=True, metadata={
+        "help": "colours in every train output and no input of a task stay fixed under colour permutation, "
+                "as test-time training kept them"})
     shuffle_train_pairs: bool = field(default=True, metadata={"help": "random train pair order"})
     one_kind_augmentation: bool = field(default=False, metadata={
         "help": "predictions take turns: a new geometry in the task's colours, then new colours in its frame"})
@@ -95,7 +98,8 @@ class InferenceConfig:
     def augmentation_config(self) -> AugmentationConfig:
         return AugmentationConfig(geometric=self.geometric_augmentation, permute_colors=self.permute_colors,
                                   shuffle_train_pairs=self.shuffle_train_pairs, swap_train_and_test=False,
-                                  one_kind=self.one_kind_augmentation, geometries=self.geometries)
+                                  one_kind=self.one_kind_augmentation, geometries=self.geometries,
+                                  keep_rule_colors=self.keep_rule_colors)
 
 
 @dataclass(frozen=True)
