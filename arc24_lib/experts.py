@@ -1,5 +1,7 @@
 """Two experts per task: an adapter trained in the task's own frame only and one trained over all
-frames; their rankings take turns for the attempts.
+frames. The all-frames expert's best grid is the first attempt. The own-frame expert's best grid
+is the second where at least 3 in 4 of its predictions agree on it, else the all-frames
+expert's next one is (`selection.select_attempts_of_experts`).
 
 A rule tied to the frame (a transpose, rows against columns) becomes another rule in rotated
 frames, so the all-frames adapter sees it conflict with itself; the own-frame adapter learns it
@@ -16,8 +18,9 @@ from arc24_lib.inference.airv import InferenceConfig
 
 OWN_FRAME = "own_frame"  # subfolder of the own-frame expert's adapters and predictions
 ALL_FRAMES = "all_frames"
-# Off by default: at 0.25 the tiny-task bench gave 9/12 at seed 7 and 7/12 at seed 8, against 8/12 and
-# about 8/12 without (the own-frame expert adds the transpose 74dd1130, the shorter main training loses others)
+# Off by default. With rule colours and the vote gate of `selection.EXPERT_MIN_VOTE_SHARE`, 0.25
+# solved 10/12 tiny tasks at seed 7 and 7/12 at seed 8, against 9/12 and 10/12 without: it adds the
+# transpose 74dd1130, and the shorter all-frames training loses others (0d3d703e at seed 8)
 DEFAULT_OWN_FRAME_SHARE = 0.0
 
 

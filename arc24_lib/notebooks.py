@@ -83,7 +83,7 @@ class TestTimeParameters:
     one_kind_augmentation: bool = _help("each sample gets a new geometry or new colours, not both (04 must agree)")
     keep_rule_colors: bool = _help("colours in every output and no input of a task stay fixed (04 must agree)")
     own_frame_share: float = _help("share of the time for a second adapter per task trained in its own frame only "
-                                   "(0: none); 04 predicts with it too and the two share the attempts")
+                                   "(0: none); 04 predicts with it too, and its sure grids take the second attempt")
     time_budget_s: float | None = _help("seconds of training per task, or None")
     decay_over_budget: bool = _help("cosine learning-rate decay over max_steps or time_budget_s, whichever ends first")
     early_stop_loss: float | None = _help("stop a task when its loss falls below this, or None")

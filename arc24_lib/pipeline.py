@@ -27,7 +27,8 @@ def vote_and_report(dataset: Dataset, predictions_path: str | Path | list[str | 
                     picture_task_ids: list[str] | None = None) -> dict[str, Any]:
     """Select two attempts per test input (augmented scores from scores.jsonl beside the predictions
     where present, else votes), write submission.json, and metrics + report where outputs are known.
-    Several predictions files are several experts: their rankings take turns for the attempts."""
+    Several predictions files are several experts, the main one first: a later one's best grid
+    takes an attempt where 3 in 4 of its predictions agree on it (`select_attempts_of_experts`)."""
     from arc24_lib.evaluation import evaluate, markdown_table, write_report
 
     output_dir = Path(output_dir)
@@ -80,8 +81,8 @@ def solve_tasks(dataset: Dataset, ttt_config: Any, inference_config: InferenceCo
     With `own_frame_share` > 0 (e.g. 0.25; off by default), each task first trains a second
     expert in its own frame only, for at most that share of the training time (less when it
     reaches the early-stop loss), and predicts with it; the usual expert trained over all frames
-    gets the time left, and the two experts' rankings take turns for the attempts (see
-    `arc24_lib.experts`).
+    gets the time left. Its best grid is the first attempt; the own-frame expert's is the second
+    where at least 3 in 4 of its predictions agree on it (see `arc24_lib.experts`).
 
     Returns one summary per task (`solved`: one of the two selected attempts is right for every
     test input; `pass_n`: share of test inputs with a right grid among all predictions; both None
@@ -100,7 +101,7 @@ def solve_tasks(dataset: Dataset, ttt_config: Any, inference_config: InferenceCo
     for task in tqdm(list(dataset), desc="solving", unit="task"):
         start = spent = time.perf_counter()
         single = Dataset(task.task_id, {task.task_id: task.without_solutions()})
-        experts, summaries = [], {}
+        experts, summaries = {}, {}
         for index, expert in enumerate(stages):
             stage_start, task_config = time.perf_counter(), expert.test_time
             if budget_s is not None:  # each expert still to come keeps its inference reserve
@@ -112,7 +113,7 @@ def solve_tasks(dataset: Dataset, ttt_config: Any, inference_config: InferenceCo
             trained_at = time.perf_counter()
             predictions = run_airv(single, expert.inference, backend=backend)
             records, scores = read_expert(predictions)
-            experts.append(([r for r in records if r["task_id"] == task.task_id], scores))
+            experts[expert.name] = ([r for r in records if r["task_id"] == task.task_id], scores)
             spent = time.perf_counter()
             summaries[expert.name] = {"ttt_status": trained["status"], "steps": trained.get("steps", 0),
                                       "stop_reason": trained.get("stop_reason"),
@@ -121,8 +122,9 @@ def solve_tasks(dataset: Dataset, ttt_config: Any, inference_config: InferenceCo
                                       "inference_seconds": round(spent - trained_at, 1)}
         solved = pass_n = None
         if task.has_solutions:
-            alone, solved, pass_n = _expert_metrics(task, experts)
-            for name, expert_solved in zip(summaries, alone, strict=True):
+            names = sorted(experts, key=lambda name: name != ALL_FRAMES)  # the main expert first
+            alone, solved, pass_n = _expert_metrics(task, [experts[name] for name in names])
+            for name, expert_solved in zip(names, alone, strict=True):
                 summaries[name]["solved"] = expert_solved
         main = summaries[ALL_FRAMES]
         results.append({"task_id": task.task_id, **main, "solved": solved, "pass_n": pass_n,
@@ -134,8 +136,9 @@ def solve_tasks(dataset: Dataset, ttt_config: Any, inference_config: InferenceCo
 
 
 def _expert_metrics(task: Task, experts: list[tuple[list[dict[str, Any]], Any]]) -> tuple[list[bool], bool, float]:
-    """Whether each expert alone solves `task`, whether the experts together do (their rankings
-    taking turns), and the share of test inputs with a right grid among all their predictions."""
+    """Whether each expert alone solves `task`, whether the experts together do (the main one
+    first, see `select_attempts_of_experts`), and the share of test inputs with a right grid
+    among all their predictions."""
     from arc24_lib.evaluation import evaluate
 
     known, n_test = Dataset(task.task_id, {task.task_id: task}), {task.task_id: len(task.test)}

@@ -36,7 +36,8 @@ class TestTimeConfig(TrainingOptions):
     warmup_ratio: float = field(default=0.0, metadata={"help": "share of steps spent warming up"})
     batch_size: int = field(default=1, metadata={"help": "samples per optimizer step"})
     logging_steps: int = field(default=5, metadata={"help": "log the loss every this many steps"})
-    time_budget_s: float | None = field(default=None, metadata={"help": "stop a task's training after this"})
+    time_budget_s: float | None = field(default=None, metadata={
+        "help": "seconds of a task's training, setup included; it stops before a step that would end later"})
     label_shown_grids: bool = field(default=True, metadata={
         "help": "loss on the train outputs shown in the prompt too (solved 2 of 5 more tiny tasks in 4 min)"})
     keep_rule_colors: bool = field(default=True, metadata={
@@ -80,10 +81,10 @@ def cosine_rate(peak: float, progress: float, floor: float) -> float:
     return peak * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def budget_lr_multiplier(config: TestTimeConfig) -> Callable[[int], float]:
+def budget_lr_multiplier(config: TestTimeConfig, start: float | None = None) -> Callable[[int], float]:
     """Share of the peak learning rate per step: a cosine to `decay_floor` over whichever of
-    `max_steps` and `time_budget_s` ends first. The clock starts at the first call (step 0)."""
-    start: float | None = None
+    `max_steps` and `time_budget_s` ends first. The clock starts at `start` (a `perf_counter`
+    time), or else at the first call (step 0)."""
 
     def multiplier(step: int) -> float:
         nonlocal start
@@ -94,18 +95,24 @@ def budget_lr_multiplier(config: TestTimeConfig) -> Callable[[int], float]:
     return multiplier
 
 
-def budget_callback(config: TestTimeConfig) -> Any:
+def budget_callback(config: TestTimeConfig, start: float | None = None) -> Any:
+    """The callback that ends test-time training within `time_budget_s`, counted from `start` (a
+    `perf_counter` time, e.g. before the model loads) or else from the first step."""
     from transformers import TrainerCallback
 
     class WithinBudget(TrainerCallback):
-        """Stops training at the time budget, or once the mean of the last logged losses is below a threshold."""
+        """Stops training before a step that would end past the time budget, or once the mean of
+        the last logged losses is below a threshold."""
 
         def on_train_begin(self, args, state, control, **kwargs):
-            self.start, self.reason = time.perf_counter(), "max_steps"
+            self.start = time.perf_counter() if start is None else start
+            self.step_start, self.reason = time.perf_counter(), "max_steps"
             self.losses: deque[float] = deque(maxlen=config.early_stop_window)
 
         def on_step_end(self, args, state, control, **kwargs):
-            if config.time_budget_s is not None and time.perf_counter() - self.start >= config.time_budget_s:
+            now = time.perf_counter()
+            last_step_s, self.step_start = now - self.step_start, now
+            if config.time_budget_s is not None and now - self.start + last_step_s >= config.time_budget_s:
                 control.should_training_stop, self.reason = True, "time_budget"
             return control
 
@@ -134,9 +141,9 @@ def _train_adapter(tasks: list[Task], name: str, config: TestTimeConfig, tokeniz
                               tokenizer, config.max_seq_len, config.random_seed, config.augmentation_config(),
                               config.problem_augmentation_config(), max_skips=200,
                               label_shown_grids=config.label_shown_grids)
-    stopper = budget_callback(config)
+    stopper = budget_callback(config, start)  # the budget counts the setup too
     args = training_arguments(config, output_dir / "trainer", device, disable_tqdm=True)
-    multiplier = budget_lr_multiplier(config) if config.decay_over_budget else None
+    multiplier = budget_lr_multiplier(config, start) if config.decay_over_budget else None
     trainer = make_trainer(prepare_model(config, device), tokenizer, args, samples, callbacks=[stopper],
                            lr_multiplier=multiplier)
     mean_loss = trainer.train().training_loss

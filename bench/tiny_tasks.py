@@ -3,9 +3,9 @@
 For each task: test-time fine-tuning on its train pairs (leave-one-out, augmented), then AIRV
 inference with its adapter and selection (augmented scoring, or voting). With
 --own-frame-share 0.25, two experts do this in turn: one trained in the task's own frame only
-(a quarter of the time), then one over all frames (the rest); their best grids are the two
-attempts. A task is solved when one of the two selected attempts is right for every test
-input. The budget covers all stages.
+(a quarter of the time), then one over all frames (the rest); the second attempt is the
+own-frame expert's best grid where it holds 3 in 4 of its votes. A task is solved when one of
+the two selected attempts is right for every test input. The budget covers all stages.
 Prints one line per task (steps, stop reasons and losses per expert) and `solved K/N`. Any
 dataset and id list works.
 Run: .venv/bin/python bench/tiny_tasks.py [--dataset arc-agi-1/training] [--task-ids ...] [--budget-s 240]
@@ -15,6 +15,8 @@ import argparse
 import json
 import time
 from pathlib import Path
+
+from arc24_lib.experts import DEFAULT_OWN_FRAME_SHARE
 
 DEFAULT_ENCODER = "GridShapeEncoder(RowNumberEncoder(MinimalGridEncoder()))"
 
@@ -49,9 +51,9 @@ def main() -> None:
     parser.add_argument("--geometries", default="all", help="all, flips (rows stay rows), diagonal-flips, identity")
     parser.add_argument("--one-kind-augmentation", action=argparse.BooleanOptionalAction, default=False,
                         help="each sample and prediction gets a new geometry or new colours, not both")
-    parser.add_argument("--own-frame-share", type=float, default=0.0,
+    parser.add_argument("--own-frame-share", type=float, default=DEFAULT_OWN_FRAME_SHARE,
                         help="share of the training time for a second expert trained in each task's own frame "
-                             "(0: none); the experts then share the attempts")
+                             "(0: none); its sure grids take the second attempt")
     parser.add_argument("--label-shown-grids", action=argparse.BooleanOptionalAction, default=True,
                         help="loss on the train outputs in the prompt too")
     parser.add_argument("--augmented-scoring", action=argparse.BooleanOptionalAction, default=True,

@@ -5,8 +5,8 @@
 # and colour permutations, each brought back to the original frame; then vote two attempts
 # per test input and write `submission.json`. The model never sees test outputs. Everything
 # goes to `<output_dir>/04_inference`; a rerun makes only the missing predictions. Where 03
-# also trained own-frame adapters, they predict in each task's own frame (`own_frame/`) and the
-# two experts take turns for the attempts.
+# also trained own-frame adapters, they predict in each task's own frame (`own_frame/`), and
+# their best grid is the second attempt where 3 in 4 of their predictions agree on it.
 
 # %% tags=["parameters"]
 tasks_path = None  # None: the tasks 01_data wrote
