@@ -141,9 +141,16 @@ class AugmentationConfig:
     keep_rule_colors: bool = field(default=False, metadata={
         "help": "colours in every known output and in no input (the rule's own, like the 5 of 9565186b) "
                 "stay fixed when colours are permuted, as the background does"})
+    own_frame_probability: float = field(default=0.0, metadata={
+        "help": "chance (0-1) that a geometric sample keeps the task's own frame; colours are still permuted"})
 
     def __post_init__(self) -> None:
         check_geometry_set(self.geometries)
+        if not 0.0 <= self.own_frame_probability <= 1.0:
+            raise ValueError(f"own_frame_probability is {self.own_frame_probability!r}; it must be between 0 and 1")
+        if self.one_kind and self.own_frame_probability > 0:
+            raise ValueError("one_kind already keeps the own frame in half the samples; "
+                             "leave own_frame_probability at 0 with it")
         if not 0.0 <= self.keep_background_probability <= 1.0:
             raise ValueError(f"keep_background_probability is {self.keep_background_probability!r}; "
                              "it must be between 0 and 1")
@@ -202,6 +209,8 @@ def sample_augmentation(task: Task, rng: np.random.Generator,
     if config.one_kind and geometric and permute_colors:
         geometric = bool(rng.random() < 0.5)
         permute_colors = not geometric
+    elif geometric and config.own_frame_probability > 0:
+        geometric = bool(rng.random() >= config.own_frame_probability)
     geometry = int(rng.choice(GEOMETRY_SETS[config.geometries])) if geometric else 0
     color_map = _sample_color_map(rng, config, task) if permute_colors else IDENTITY_COLOR_MAP
     train_order, test_order = _sample_order(task, rng, config)

@@ -82,6 +82,7 @@ class TestTimeParameters:
     label_shown_grids: bool = _help("loss on the train outputs in the prompt too, not only the answer")
     one_kind_augmentation: bool = _help("each sample gets a new geometry or new colours, not both (04 must agree)")
     keep_rule_colors: bool = _help("colours in every output and no input of a task stay fixed (04 must agree)")
+    own_frame_probability: float = _help("chance a sample keeps the task's own frame (ignored with one_kind)")
     own_frame_share: float = _help("share of the time for a second adapter per task trained in its own frame only "
                                    "(0: none); 04 predicts with it too, and its sure grids take the second attempt")
     time_budget_s: float | None = _help("seconds of training per task, or None")

@@ -82,6 +82,9 @@ class TrainingOptions:
     one_kind_augmentation: bool = field(default=False, metadata={
         "help": "each sample gets a new geometry or new colours, not both, so half the samples show a task's "
                 "own frame (or colours); faster to a low loss, but more memorising (see README)"})
+    own_frame_probability: float = field(default=0.0, metadata={
+        "help": "chance a sample keeps the task's own frame (no rotation/flip); colours are still permuted; "
+                "ignored with one_kind_augmentation, which keeps it in half the samples"})
     shuffle_train_pairs: bool = field(default=True, metadata={"help": "random train pair order"})
     swap_train_and_test: bool = field(default=True, metadata={"help": "random choice of the target pair"})
     problem_augmentation_probability: float = field(default=0.0, metadata={
@@ -107,11 +110,13 @@ class TrainingOptions:
         return self.batch_size // (self.per_device_train_batch_size * self.n_gpus)
 
     def augmentation_config(self) -> AugmentationConfig:
+        own_frame = 0.0 if self.one_kind_augmentation else self.own_frame_probability  # one-kind keeps it in half
         return AugmentationConfig(geometric=self.geometric_augmentation, permute_colors=self.permute_colors,
                                   keep_background_probability=self.keep_background_probability,
                                   shuffle_train_pairs=self.shuffle_train_pairs,
                                   swap_train_and_test=self.swap_train_and_test, one_kind=self.one_kind_augmentation,
-                                  geometries=self.geometries, keep_rule_colors=self.keep_rule_colors)
+                                  geometries=self.geometries, keep_rule_colors=self.keep_rule_colors,
+                                  own_frame_probability=own_frame)
 
     def problem_augmentation_config(self) -> ProblemAugmentationConfig:
         return ProblemAugmentationConfig(probability=self.problem_augmentation_probability)

@@ -21,10 +21,11 @@ lora_layers = 15  # SmolLM2-135M has 30; None: every layer
 label_shown_grids = True
 one_kind_augmentation = False  # True: a new geometry or new colours per sample, not both; 04 must agree
 keep_rule_colors = True  # colours in every output and no input of a task are not permuted; 04 must agree
+own_frame_probability = 0.5  # share of samples left in the task's own frame (colours still permuted)
 own_frame_share = 0.0  # e.g. 0.25: that share of time_budget_s for an own-frame adapter per task
 time_budget_s = 150.0
 decay_over_budget = True
-early_stop_loss = 0.01
+early_stop_loss = 0.003
 output_dir = "outputs/notebooks"
 
 # %%
@@ -52,6 +53,7 @@ config = TestTimeConfig(
     max_steps=params.max_steps, learning_rate=params.learning_rate, lora_r=params.lora_r,
     lora_layers=params.lora_layers, label_shown_grids=params.label_shown_grids,
     one_kind_augmentation=params.one_kind_augmentation, keep_rule_colors=params.keep_rule_colors,
+    own_frame_probability=params.own_frame_probability,
     time_budget_s=params.time_budget_s,
     decay_over_budget=params.decay_over_budget, early_stop_loss=params.early_stop_loss)
 by_expert = fine_tune_experts(tasks, config, params.own_frame_share)

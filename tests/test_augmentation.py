@@ -314,6 +314,30 @@ def test_one_kind_changes_the_geometry_or_the_colours_never_both():
     assert sum(a.geometry != 0 and a.color_map != IDENTITY_COLOR_MAP for a in both) > 70
 
 
+def test_own_frame_probability_keeps_that_share_of_samples_in_the_task_frame(arc1_training):
+    task = arc1_training["74dd1130"]
+    rng = np.random.default_rng(5)
+    for probability in (0.0, 0.5, 1.0):
+        config = AugmentationConfig(own_frame_probability=probability)
+        draws = [sample_augmentation(task, rng, config) for _ in range(800)]
+        own = sum(d.geometry == 0 for d in draws) / len(draws)
+        expected = probability + (1 - probability) / 8  # a geometric draw can also pick identity
+        assert abs(own - expected) < 0.05, (probability, own)
+        assert sum(d.color_map != IDENTITY_COLOR_MAP for d in draws) > 0.9 * len(draws)  # colours still change
+    with pytest.raises(ValueError, match="own_frame_probability"):
+        AugmentationConfig(own_frame_probability=1.5)
+    with pytest.raises(ValueError, match="one_kind"):
+        AugmentationConfig(own_frame_probability=0.5, one_kind=True)
+    from arc24_lib.test_time import TestTimeConfig
+    from arc24_lib.training import TrainingOptions
+
+    assert TrainingOptions(own_frame_probability=0.5).augmentation_config().own_frame_probability == 0.5
+    assert TrainingOptions().augmentation_config().own_frame_probability == 0.0  # fine-tuning: every frame alike
+    assert TestTimeConfig().augmentation_config().own_frame_probability == 0.5  # test-time default
+    one_kind = TestTimeConfig(one_kind_augmentation=True).augmentation_config()  # one-kind keeps its own rule
+    assert one_kind.one_kind and one_kind.own_frame_probability == 0.0
+
+
 def test_one_kind_inference_augmentations_take_turns():
     task = make_task(3, 1, solutions=False)
     augmentations = inference_augmentations(task, 16, np.random.default_rng(5), AugmentationConfig(one_kind=True))
