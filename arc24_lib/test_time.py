@@ -44,10 +44,6 @@ class TestTimeConfig(TrainingOptions):
         "help": "colours in every output and no input of a task (the rule's own, like the 5 of 9565186b) stay "
                 "fixed under colour permutation, so the adapter can learn them (solved 9565186b, never solved "
                 "without)"})
-    own_frame_probability: float = field(default=0.5, metadata={
-        "help": "chance a sample keeps the task's own frame, colours still permuted (the rest: any rotation/flip); "
-                "a rule that a rotation changes, like a transpose, then shows its own form in most samples "
-                "(tiny-task bench at seed 7: 10/12, against 9/12 with every frame equally likely)"})
     early_stop_loss: float | None = field(default=None, metadata={
         "help": "stop a task once the mean of its last early_stop_window logged losses falls below this"})
     early_stop_window: int = field(default=1, metadata={

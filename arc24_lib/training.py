@@ -84,7 +84,8 @@ class TrainingOptions:
                 "own frame (or colours); faster to a low loss, but more memorising (see README)"})
     own_frame_probability: float = field(default=0.0, metadata={
         "help": "chance a sample keeps the task's own frame (no rotation/flip); colours are still permuted; "
-                "ignored with one_kind_augmentation, which keeps it in half the samples"})
+                "ignored with one_kind_augmentation, which keeps it in half the samples (0.5 on the tiny-task "
+                "bench: solved the transpose 74dd1130 in 3 of 3 runs, but no more tasks over two seeds)"})
     shuffle_train_pairs: bool = field(default=True, metadata={"help": "random train pair order"})
     swap_train_and_test: bool = field(default=True, metadata={"help": "random choice of the target pair"})
     problem_augmentation_probability: float = field(default=0.0, metadata={

@@ -332,10 +332,10 @@ def test_own_frame_probability_keeps_that_share_of_samples_in_the_task_frame(arc
     from arc24_lib.training import TrainingOptions
 
     assert TrainingOptions(own_frame_probability=0.5).augmentation_config().own_frame_probability == 0.5
-    assert TrainingOptions().augmentation_config().own_frame_probability == 0.0  # fine-tuning: every frame alike
-    assert TestTimeConfig().augmentation_config().own_frame_probability == 0.5  # test-time default
-    one_kind = TestTimeConfig(one_kind_augmentation=True).augmentation_config()  # one-kind keeps its own rule
-    assert one_kind.one_kind and one_kind.own_frame_probability == 0.0
+    assert TestTimeConfig(own_frame_probability=0.5).augmentation_config().own_frame_probability == 0.5
+    assert TestTimeConfig().augmentation_config().own_frame_probability == 0.0  # off by default
+    one_kind = TestTimeConfig(one_kind_augmentation=True, own_frame_probability=0.5).augmentation_config()
+    assert one_kind.one_kind and one_kind.own_frame_probability == 0.0  # one-kind keeps its own rule
 
 
 def test_one_kind_inference_augmentations_take_turns():
