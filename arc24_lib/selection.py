@@ -108,9 +108,13 @@ def select_attempts_of_experts(experts: list[tuple[Iterable[dict[str, Any]], Sco
             key = (task_id, test_index)
             (main, _), *others = [(ranking(by_input.get(key, []), scores.get(key)), len(by_input.get(key, [])))
                                   for by_input, scores in groups]
-            sure = [ranked for ranked, n in others if _is_sure(ranked, n, min_vote_share)]
-            unsure = [candidate for ranked, n in others if not _is_sure(ranked, n, min_vote_share)
-                      for candidate in ranked]
+            sure: list[list[Candidate]] = []
+            unsure: list[Candidate] = []
+            for other, n in others:
+                if _is_sure(other, n, min_vote_share):
+                    sure.append(other)
+                else:
+                    unsure.extend(other)
             ranked = interleave(interleave(main, *sure) + unsure)[:n_attempts]  # one ranking: deduplicated
             grids: list[Any] = [candidate.as_list() for candidate in ranked]
             attempts[task_id].append(grids + [None] * (n_attempts - len(grids)))
