@@ -40,6 +40,8 @@ class KaggleRunConfig:
     per_task_cap_s: float | None = field(default=None, metadata={"help": "cap per task; None: planned"})
     seconds_per_step: float = field(default=0.6, metadata={"help": "measured training step time"})
     seconds_per_prediction: float = field(default=0.4, metadata={"help": "measured time per prediction"})
+    seconds_per_score: float = field(default=0.05, metadata={
+        "help": "measured time to score one candidate under one augmented prompt (augmented scoring)"})
     n_workers: int | None = field(default=None, metadata={"help": "None: one per visible GPU (1 on CPU)"})
     # --- model and prompts ---
     backend: str = field(default="vllm", metadata={"help": "vllm, or hf (used when vllm is missing)"})
@@ -51,7 +53,17 @@ class KaggleRunConfig:
     max_steps: int = field(default=300, metadata={"help": "most test-time training steps per task"})
     learning_rate: float = field(default=1e-4, metadata={"help": "test-time training learning rate"})
     lora_r: int = field(default=32, metadata={"help": "LoRA rank of new adapters"})
+    lora_layers: int | None = field(default=None, metadata={"help": "adapters on the last N layers; None: all"})
+    early_stop_loss: float | None = field(default=None, metadata={"help": "stop a task's training below this loss"})
     predictions_per_test_input: int = field(default=32, metadata={"help": "most AIRV predictions"})
+    augmented_scoring: bool = field(default=True, metadata={
+        "help": "rank candidates by their log-probability under every augmented prompt"})
+    scored_candidates: int = field(default=8, metadata={"help": "most-voted candidates scored per test input"})
+
+    @property
+    def seconds_per_planned_prediction(self) -> float:
+        """A prediction and, with augmented scoring, its prompt's scoring of every candidate."""
+        return self.seconds_per_prediction + self.augmented_scoring * self.scored_candidates * self.seconds_per_score
 
 
 def _faults(stage: str) -> set[str]:
@@ -119,15 +131,15 @@ def rewrite_submission(config: KaggleRunConfig, dataset: Dataset) -> dict[str, A
     return existing
 
 
-def _solve_one(task_id: str, dataset: Dataset, config: KaggleRunConfig, plan: Any, backend: Any,
-               worker: int, deadline: float) -> dict[str, Any]:
+def _solve_one(task_id: str, dataset: Dataset, config: KaggleRunConfig, plan: Any, backend_name: str,
+               backend: Any, worker: int, deadline: float) -> dict[str, Any]:
     """Test-time fine-tuning then AIRV for one task, each failure logged and survived."""
     from arc24_lib.inference.airv import InferenceConfig, run_airv
     from arc24_lib.test_time import TestTimeConfig, fine_tune_at_test_time
 
     task = dataset[task_id]
     single = Dataset(task_id, {task_id: task})
-    inference_s = plan.predictions_per_test_input * len(task.test) * config.seconds_per_prediction
+    inference_s = plan.predictions_per_test_input * len(task.test) * config.seconds_per_planned_prediction
     training_s = min(config.per_task_cap_s or plan.seconds_per_task, deadline - time.time()) - inference_s
     result: dict[str, Any] = {"task_id": task_id, "worker": worker}
     work = Path(config.work_dir)
@@ -139,7 +151,8 @@ def _solve_one(task_id: str, dataset: Dataset, config: KaggleRunConfig, plan: An
                                  output_dir=str(work / "adapters"), grid_encoder=config.grid_encoder,
                                  prompt_version=config.prompt_version, max_seq_len=config.max_seq_len,
                                  max_steps=plan.steps_per_task, learning_rate=config.learning_rate,
-                                 lora_r=config.lora_r, time_budget_s=training_s)
+                                 lora_r=config.lora_r, lora_layers=config.lora_layers,
+                                 early_stop_loss=config.early_stop_loss, time_budget_s=training_s)
             result["ttt"] = fine_tune_at_test_time(single, ttt)[0]["status"]
         except Exception as error:
             logger.error("task %s: test-time training failed: %s: %s", task_id, type(error).__name__, error)
@@ -148,22 +161,18 @@ def _solve_one(task_id: str, dataset: Dataset, config: KaggleRunConfig, plan: An
         if task_id in _faults("inference"):
             raise RuntimeError("injected inference fault")
         inference = InferenceConfig(model_path=config.model_path, adapter_path=config.adapter_path,
-                                    adapters_dir=str(work / "adapters"), backend=backend.name,
+                                    adapters_dir=str(work / "adapters"), backend=backend_name,
                                     output_dir=str(work / f"inference_{worker}"), grid_encoder=config.grid_encoder,
                                     prompt_version=config.prompt_version, max_seq_len=config.max_seq_len,
-                                    predictions_per_test_input=plan.predictions_per_test_input)
-        run_airv(single, inference, backend=backend.instance)
+                                    predictions_per_test_input=plan.predictions_per_test_input,
+                                    augmented_scoring=config.augmented_scoring,
+                                    scored_candidates=config.scored_candidates)
+        run_airv(single, inference, backend=backend)
         result["inference"] = "done"
     except Exception as error:
         logger.error("task %s: inference failed: %s: %s", task_id, type(error).__name__, error)
         result["inference"] = "failed"
     return result
-
-
-@dataclass
-class _Backend:
-    name: str
-    instance: Any
 
 
 def run_worker(worker: int, config: KaggleRunConfig, task_ids: Any, deadline: float, plan: Any) -> list[dict]:
@@ -172,10 +181,10 @@ def run_worker(worker: int, config: KaggleRunConfig, task_ids: Any, deadline: fl
 
     dataset = load_dataset(config.challenges_path, skip_bad=True)
     name = choose_backend(config.backend)
-    instance = InferenceConfig(model_path=config.model_path, backend=name, max_seq_len=config.max_seq_len,
-                               grid_encoder=config.grid_encoder,
-                               gpu_memory_utilization=config.gpu_memory_utilization).build_backend()
-    backend, results = _Backend(name, instance), []
+    backend = InferenceConfig(model_path=config.model_path, backend=name, max_seq_len=config.max_seq_len,
+                              grid_encoder=config.grid_encoder,
+                              gpu_memory_utilization=config.gpu_memory_utilization).build_backend()
+    results = []
     pending = queue.SimpleQueue() if isinstance(task_ids, list) else task_ids
     for task_id in task_ids if isinstance(task_ids, list) else []:
         pending.put(task_id)
@@ -187,7 +196,7 @@ def run_worker(worker: int, config: KaggleRunConfig, task_ids: Any, deadline: fl
         if time.time() + plan.seconds_per_task * 0.25 > deadline:
             logger.warning("worker %d: deadline near; task %s and the rest keep their current answers", worker, task_id)
             break
-        results.append(_solve_one(task_id, dataset, config, plan, backend, worker, deadline))
+        results.append(_solve_one(task_id, dataset, config, plan, name, backend, worker, deadline))
         rewrite_submission(config, dataset)
         with open(Path(config.work_dir) / RESULTS_FILE, "a") as file:
             file.write(json.dumps(results[-1]) + "\n")
@@ -224,7 +233,7 @@ def run_submission(config: KaggleRunConfig) -> dict[str, Any]:
     n_workers = config.n_workers or max(1, _visible_gpus())
     n_tests = sum(len(task.test) for task in dataset) / max(1, len(dataset))
     plan = plan_budget(max(1, len(dataset)), n_workers, config.deadline_s, config.seconds_per_step,
-                       config.seconds_per_prediction, test_inputs_per_task=n_tests, max_steps=config.max_steps,
+                       config.seconds_per_planned_prediction, test_inputs_per_task=n_tests, max_steps=config.max_steps,
                        max_predictions=config.predictions_per_test_input, startup_s=min(120.0, config.deadline_s / 10))
     if config.per_task_cap_s:
         plan = replace(plan, seconds_per_task=min(plan.seconds_per_task, config.per_task_cap_s))

@@ -21,6 +21,7 @@ deadline_s = 12 * 3600 - 45 * 60.0
 per_task_cap_s = None
 seconds_per_step = 0.6
 seconds_per_prediction = 0.4
+seconds_per_score = 0.05  # one candidate under one augmented prompt
 n_workers = None
 backend = "vllm"
 gpu_memory_utilization = 0.4
@@ -30,7 +31,11 @@ max_seq_len = 8192
 max_steps = 300
 learning_rate = 1e-4
 lora_r = 32
+lora_layers = None
+early_stop_loss = None
 predictions_per_test_input = 32
+augmented_scoring = True
+scored_candidates = 8
 
 # %% [markdown]
 # ## Install offline

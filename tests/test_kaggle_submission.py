@@ -106,6 +106,19 @@ def test_plan_budget_fits_the_deadline_and_shrinks_predictions_first():
         plan_budget(0, 1, 100, 1.0, 1.0)
 
 
+def test_the_plan_counts_augmented_scoring_in_each_prediction():
+    scoring = KaggleRunConfig(seconds_per_prediction=0.4, seconds_per_score=0.05, scored_candidates=8)
+    assert scoring.seconds_per_planned_prediction == pytest.approx(0.8)
+    assert KaggleRunConfig(seconds_per_prediction=0.4, augmented_scoring=False).seconds_per_planned_prediction == 0.4
+    plain = plan_budget(240, 1, 3 * 3600, seconds_per_step=0.6, seconds_per_prediction=0.4, min_steps=50)
+    scored = plan_budget(240, 1, 3 * 3600, seconds_per_step=0.6,
+                         seconds_per_prediction=scoring.seconds_per_planned_prediction, min_steps=50)
+    assert scored.fits and scored.predictions_per_test_input < plain.predictions_per_test_input
+    # a plan blind to scoring misses the deadline once its predictions are scored
+    actual_s = plain.steps_per_task * 0.6 + plain.predictions_per_test_input * 1.1 * 0.8 + 10.0
+    assert 120 + plain.tasks_per_worker * actual_s > 3 * 3600 >= scored.planned_seconds
+
+
 def test_kernel_metadata_of_the_submission_notebook_is_valid():
     from arc24_lib.kaggle import validate_kernel_metadata
     from arc24_lib.notebooks import NOTEBOOKS_DIR
