@@ -139,8 +139,9 @@ class AugmentationConfig:
     geometries: str = field(default="all", metadata={
         "help": f"which geometries `geometric` draws from: one of {sorted(GEOMETRY_SETS)}"})
     keep_rule_colors: bool = field(default=False, metadata={
-        "help": "colours in every known output and in no input (the rule's own, like the 5 of 9565186b) "
-                "stay fixed when colours are permuted, as the background does"})
+        "help": "the rule's own colours (`rule_colors`: in every known output and no input, like the 5 of "
+                "9565186b, or those of a fixed recolouring) stay fixed when colours are permuted, as the "
+                "background does"})
     own_frame_probability: float = field(default=0.0, metadata={
         "help": "chance (0-1) that a geometric sample keeps the task's own frame; colours are still permuted"})
 
@@ -170,10 +171,27 @@ def identity_augmentation(task: Task) -> TaskAugmentation:
 
 
 def rule_colors(task: Task) -> set[int]:
-    """Colours in every known output of `task` and in none of its inputs: constants of the rule."""
+    """Constants of the rule of `task`: colours in every known output and in none of its inputs,
+    and the colours a fixed recolouring changes (`fixed_recoloring_colors`)."""
     outputs = [set(np.unique(example.output).tolist()) for example in task.examples if example.output is not None]
     inputs = set().union(*(np.unique(example.input).tolist() for example in task.examples))
-    return set.intersection(*outputs) - inputs if outputs else set()
+    return (set.intersection(*outputs) - inputs if outputs else set()) | fixed_recoloring_colors(task)
+
+
+def fixed_recoloring_colors(task: Task) -> set[int]:
+    """Where every known output of `task` is its input with each colour replaced by one fixed colour
+    (0d3d703e: 3 → 4, 1 → 5, 2 → 6, 8 → 9), the colours on both sides of each change; else nothing.
+    A colour permutation would make that recolouring a different one in every sample."""
+    pairs = [example for example in task.examples if example.output is not None]
+    if not pairs or any(example.input.shape != example.output.shape for example in pairs):
+        return set()
+    images: dict[int, set[int]] = {}
+    for example in pairs:
+        for color in np.unique(example.input).tolist():
+            images.setdefault(color, set()).update(np.unique(example.output[example.input == color]).tolist())
+    if any(len(image) != 1 for image in images.values()):
+        return set()
+    return {color for source, image in images.items() for color in (source, *image) if image != {source}}
 
 
 def _sample_color_map(rng: np.random.Generator, config: AugmentationConfig, task: Task) -> tuple[int, ...]:

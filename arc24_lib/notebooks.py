@@ -81,7 +81,7 @@ class TestTimeParameters:
     lora_layers: int | None = _help("adapters on the last this many decoder layers only (faster steps); None: all")
     label_shown_grids: bool = _help("loss on the train outputs in the prompt too, not only the answer")
     one_kind_augmentation: bool = _help("each sample gets a new geometry or new colours, not both (04 must agree)")
-    keep_rule_colors: bool = _help("colours in every output and no input of a task stay fixed (04 must agree)")
+    keep_rule_colors: bool = _help("the rule's own colours (augmentation.rule_colors) stay fixed (04 must agree)")
     own_frame_probability: float = _help("chance a sample keeps the task's own frame (ignored with one_kind)")
     own_frame_share: float = _help("share of the time for a second adapter per task trained in its own frame only "
                                    "(0: none); 04 predicts with it too, and its sure grids take the second attempt")
@@ -104,7 +104,7 @@ class InferenceParameters:
     predictions_per_test_input: int = _help("augmented predictions per test input")
     augmented_scoring: bool = _help("rank candidates by their score under every augmented prompt")
     one_kind_augmentation: bool = _help("predictions take turns: new geometry in own colours, new colours in own frame")
-    keep_rule_colors: bool = _help("colours in every train output and no input stay fixed, as 03 trained")
+    keep_rule_colors: bool = _help("the rule's own colours stay fixed, as 03 trained")
     hold_shape: bool = _help("hold each answer's rows to the shape its header declares (hf)")
     max_seq_len: int = _help("prompt + answer tokens")
     output_dir: str = _help("root folder of every notebook's outputs")

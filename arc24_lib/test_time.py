@@ -41,11 +41,16 @@ class TestTimeConfig(TrainingOptions):
     label_shown_grids: bool = field(default=True, metadata={
         "help": "loss on the train outputs shown in the prompt too (solved 2 of 5 more tiny tasks in 4 min)"})
     keep_rule_colors: bool = field(default=True, metadata={
-        "help": "colours in every output and no input of a task (the rule's own, like the 5 of 9565186b) stay "
-                "fixed under colour permutation, so the adapter can learn them (solved 9565186b, never solved "
-                "without)"})
+        "help": "the rule's own colours (in every output and no input of a task, like the 5 of 9565186b, or "
+                "a fixed recolouring's, as in 0d3d703e) stay fixed under colour permutation, so the adapter can "
+                "learn them (solved 9565186b, never solved without)"})
+    own_frame_probability: float = field(default=0.5, metadata={
+        "help": "chance a sample keeps the task's own frame, colours still permuted (the rest: any rotation/flip); "
+                "a rule that a rotation changes, like a transpose, then shows its own form in most samples "
+                "(with training to the budget: tiny-task bench 11/12 at seed 7)"})
     early_stop_loss: float | None = field(default=None, metadata={
-        "help": "stop a task once the mean of its last early_stop_window logged losses falls below this"})
+        "help": "stop a task once the mean of its last early_stop_window logged losses falls below this; None "
+                "trains to the budget (a loss near 0 was often memorised train pairs, not the rule)"})
     early_stop_window: int = field(default=1, metadata={
         "help": "logged losses averaged for early stopping (one sample's loss is noisy)"})
     decay_over_budget: bool = field(default=True, metadata={

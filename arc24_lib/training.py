@@ -78,14 +78,14 @@ class TrainingOptions:
     permute_colors: bool = field(default=True, metadata={"help": "random colour permutation per sample"})
     keep_background_probability: float = field(default=1.0, metadata={"help": "chance colour 0 stays"})
     keep_rule_colors: bool = field(default=False, metadata={
-        "help": "colours in every output and no input of a task stay fixed under colour permutation"})
+        "help": "the rule's own colours (augmentation.rule_colors) stay fixed under colour permutation"})
     one_kind_augmentation: bool = field(default=False, metadata={
         "help": "each sample gets a new geometry or new colours, not both, so half the samples show a task's "
                 "own frame (or colours); faster to a low loss, but more memorising (see README)"})
     own_frame_probability: float = field(default=0.0, metadata={
         "help": "chance a sample keeps the task's own frame (no rotation/flip); colours are still permuted; "
-                "ignored with one_kind_augmentation, which keeps it in half the samples (0.5 on the tiny-task "
-                "bench: solved the transpose 74dd1130 in 3 of 3 runs, but no more tasks over two seeds)"})
+                "ignored with one_kind_augmentation, which keeps it in half the samples; 0 here for fine-tuning "
+                "over many tasks, 0.5 in TestTimeConfig"})
     shuffle_train_pairs: bool = field(default=True, metadata={"help": "random train pair order"})
     swap_train_and_test: bool = field(default=True, metadata={"help": "random choice of the target pair"})
     problem_augmentation_probability: float = field(default=0.0, metadata={

@@ -37,7 +37,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=1, help="samples per optimizer step, in one forward pass")
     parser.add_argument("--lora-r", type=int, default=32)
     parser.add_argument("--lora-layers", type=int, default=15, help="adapters on the last N layers only (of 30)")
-    parser.add_argument("--early-stop-loss", type=float, default=0.01)
+    parser.add_argument("--early-stop-loss", type=float, default=None,
+                        help="stop a task below this training loss; default: train to the budget")
     parser.add_argument("--early-stop-window", type=int, default=1, help="logged losses averaged for early stopping")
     parser.add_argument("--predictions", type=int, default=8, help="AIRV predictions per test input")
     parser.add_argument("--prompt-version", default="output-from-examples-v2")
@@ -45,13 +46,13 @@ def main() -> None:
     parser.add_argument("--permute-colors", action=argparse.BooleanOptionalAction, default=True,
                         help="colour permutations in training and inference")
     parser.add_argument("--keep-rule-colors", action=argparse.BooleanOptionalAction, default=True,
-                        help="colours in every output and no input of a task stay fixed under colour permutation")
+                        help="the rule's own colours (in every output and no input, or a fixed recolouring's) stay put")
     parser.add_argument("--geometric-augmentation", action=argparse.BooleanOptionalAction, default=True,
                         help="rotations and flips in training and inference")
     parser.add_argument("--geometries", default="all", help="all, flips (rows stay rows), diagonal-flips, identity")
     parser.add_argument("--one-kind-augmentation", action=argparse.BooleanOptionalAction, default=False,
                         help="each sample and prediction gets a new geometry or new colours, not both")
-    parser.add_argument("--own-frame-probability", type=float, default=0.0,
+    parser.add_argument("--own-frame-probability", type=float, default=0.5,
                         help="chance a training sample keeps the task's own frame (colours still permuted)")
     parser.add_argument("--own-frame-share", type=float, default=DEFAULT_OWN_FRAME_SHARE,
                         help="share of the training time for a second expert trained in each task's own frame "

@@ -20,12 +20,12 @@ lora_r = 32
 lora_layers = 15  # SmolLM2-135M has 30; None: every layer
 label_shown_grids = True
 one_kind_augmentation = False  # True: a new geometry or new colours per sample, not both; 04 must agree
-keep_rule_colors = True  # colours in every output and no input of a task are not permuted; 04 must agree
-own_frame_probability = 0.0  # e.g. 0.5: that share of samples stays in the task's own frame
+keep_rule_colors = True  # the rule's own colours (in every output, no input; a fixed recolouring's) stay; 04 must agree
+own_frame_probability = 0.5  # share of samples left in the task's own frame (colours still permuted)
 own_frame_share = 0.0  # e.g. 0.25: that share of time_budget_s for an own-frame adapter per task
 time_budget_s = 150.0
 decay_over_budget = True
-early_stop_loss = 0.01
+early_stop_loss = None  # e.g. 0.01 to end easy tasks sooner
 output_dir = "outputs/notebooks"
 
 # %%

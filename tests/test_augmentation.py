@@ -24,6 +24,7 @@ from arc24_lib.augmentation import (
     apply_problem_augmentation,
     augment_grid,
     augment_task,
+    fixed_recoloring_colors,
     identity_augmentation,
     inference_augmentations,
     permute_colors,
@@ -203,10 +204,40 @@ def test_rule_colors_are_in_every_output_and_no_input(datasets):
     assert rule_colors(tasks["25d8a9c8"]) == {0, 5}  # uniform rows turn 5, the others 0
     assert rule_colors(tasks["74dd1130"]) == set()  # a transpose writes only the input's colours
     assert rule_colors(tasks["9565186b"].without_solutions()) == {5}  # the train outputs alone say so
+    assert rule_colors(tasks["0d3d703e"]) == {1, 2, 3, 4, 5, 6, 8, 9}  # a fixed recolouring: 3→4, 1→5, 2→6, 8→9
     for task in tasks:  # the definition itself, on every task
         outputs = [set(ex.output.ravel().tolist()) for ex in task.examples]
         inputs = set().union(*(ex.input.ravel().tolist() for ex in task.examples))
-        assert rule_colors(task) == set.intersection(*outputs) - inputs
+        assert rule_colors(task) == set.intersection(*outputs) - inputs | fixed_recoloring_colors(task)
+
+
+def _cellwise_recoloring(task):
+    """The colour → colour map that turns every known input into its output cell by cell, or None."""
+    recoloring = {}
+    for example in task.examples:
+        if example.output is None:
+            continue
+        if example.input.shape != example.output.shape:
+            return None
+        for source, target in zip(example.input.ravel().tolist(), example.output.ravel().tolist(), strict=True):
+            if recoloring.setdefault(source, target) != target:
+                return None
+    return recoloring
+
+
+def test_fixed_recoloring_colors_are_the_colours_a_cellwise_map_changes(datasets):
+    tasks = datasets["arc-agi-1/training"]
+    assert fixed_recoloring_colors(tasks["0d3d703e"].without_solutions()) == {1, 2, 3, 4, 5, 6, 8, 9}
+    assert fixed_recoloring_colors(tasks["74dd1130"]) == set()  # a transpose moves cells
+    assert fixed_recoloring_colors(tasks["25d8a9c8"]) == set()  # 4 turns 5 in one row and 0 in another
+    found = set()
+    for task in tasks:
+        for known in (task, task.without_solutions()):
+            recoloring = _cellwise_recoloring(known)
+            changed = {c for s, t in (recoloring or {}).items() if s != t for c in (s, t)}
+            assert fixed_recoloring_colors(known) == changed, known.task_id
+            found |= {known.task_id} if changed else set()
+    assert 3 <= len(found) <= 20  # a rare kind of task: 0d3d703e, b1948b0a, c8f0f002, d511f180, ...
 
 
 def test_keep_rule_colors_fixes_them_and_permutes_the_rest(datasets):
@@ -332,10 +363,11 @@ def test_own_frame_probability_keeps_that_share_of_samples_in_the_task_frame(arc
     from arc24_lib.training import TrainingOptions
 
     assert TrainingOptions(own_frame_probability=0.5).augmentation_config().own_frame_probability == 0.5
-    assert TestTimeConfig(own_frame_probability=0.5).augmentation_config().own_frame_probability == 0.5
-    assert TestTimeConfig().augmentation_config().own_frame_probability == 0.0  # off by default
-    one_kind = TestTimeConfig(one_kind_augmentation=True, own_frame_probability=0.5).augmentation_config()
-    assert one_kind.one_kind and one_kind.own_frame_probability == 0.0  # one-kind keeps its own rule
+    assert TrainingOptions().augmentation_config().own_frame_probability == 0.0  # fine-tuning: every frame alike
+    assert TestTimeConfig().augmentation_config().own_frame_probability == 0.5  # test-time default
+    assert TestTimeConfig(own_frame_probability=0.0).augmentation_config().own_frame_probability == 0.0
+    one_kind = TestTimeConfig(one_kind_augmentation=True).augmentation_config()  # one-kind keeps its own rule
+    assert one_kind.one_kind and one_kind.own_frame_probability == 0.0
 
 
 def test_one_kind_inference_augmentations_take_turns():

@@ -60,8 +60,8 @@ class InferenceConfig:
         "help": "geometries spread over: all 8, flips (rows stay rows), diagonal-flips or identity"})
     permute_colors: bool = field(default=True, metadata={"help": "random colour permutation per prediction"})
     keep_rule_colors: bool = field(default=True, metadata={
-        "help": "colours in every train output and no input of a task stay fixed under colour permutation, "
-                "as test-time training kept them"})
+        "help": "the rule's own colours (augmentation.rule_colors, read from the train pairs) stay fixed "
+                "under colour permutation, as test-time training kept them"})
     shuffle_train_pairs: bool = field(default=True, metadata={"help": "random train pair order"})
     one_kind_augmentation: bool = field(default=False, metadata={
         "help": "predictions take turns: a new geometry in the task's colours, then new colours in its frame"})
