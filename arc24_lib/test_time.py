@@ -47,7 +47,7 @@ class TestTimeConfig(TrainingOptions):
     own_frame_probability: float = field(default=0.5, metadata={
         "help": "chance a sample keeps the task's own frame, colours still permuted (the rest: any rotation/flip); "
                 "a rule that a rotation changes, like a transpose, then shows its own form in most samples "
-                "(with training to the budget: tiny-task bench 11/12 at seed 7)"})
+                "(with training to the budget: tiny-task bench 11/12, 9/12, 10/12 at seeds 7, 8, 9)"})
     early_stop_loss: float | None = field(default=None, metadata={
         "help": "stop a task once the mean of its last early_stop_window logged losses falls below this; None "
                 "trains to the budget (a loss near 0 was often memorised train pairs, not the rule)"})
