@@ -1,9 +1,11 @@
 """Fine-tuning with the Hugging Face Trainer and PEFT: LoRA or full weights, answer-only loss (T1).
 
-Run from the command line (one process, or several GPUs through accelerate):
+Run from the command line (one process, or one per GPU through accelerate; `--cpu` for processes on CPU):
     python -m arc24_lib.training --train_datasets arc-agi-1/training output-from-examples-v2 \\
         --max_steps 1000 --output_dir outputs/ft
-    accelerate launch --num_processes 2 -m arc24_lib.training --n_gpus 2 ...
+    accelerate launch --num_processes 2 -m arc24_lib.training ...
+Under several processes each takes its own share of every batch of the one sample stream, so
+`batch_size` stays the effective batch and the samples are those a single process would train on.
 """
 
 from __future__ import annotations
@@ -50,7 +52,6 @@ class TrainingOptions:
     max_grad_norm: float = field(default=1.0, metadata={"help": "gradient clipping norm"})
     batch_size: int = field(default=16, metadata={"help": "effective batch: samples per optimizer step"})
     per_device_train_batch_size: int = field(default=1, metadata={"help": "samples per forward pass"})
-    n_gpus: int = field(default=1, metadata={"help": "processes under accelerate launch (1 on CPU)"})
     gradient_checkpointing: bool = field(default=False, metadata={"help": "trade compute for memory"})
     mixed_precision: str = field(default="auto", metadata={
         "help": "auto: bf16 where the GPU or CPU computes it natively (AVX512-BF16/AMX), fp16 on older GPUs, "
@@ -92,9 +93,9 @@ class TrainingOptions:
         "help": "chance a sample transforms only its inputs or outputs (A2)"})
 
     def __post_init__(self) -> None:
-        if self.batch_size % (self.per_device_train_batch_size * self.n_gpus):
+        if self.batch_size % (self.per_device_train_batch_size * n_processes()):
             raise ValueError(f"batch_size {self.batch_size} must be a multiple of per_device_train_batch_size "
-                             f"{self.per_device_train_batch_size} × n_gpus {self.n_gpus}")
+                             f"{self.per_device_train_batch_size} × {n_processes()} processes")
         if not 0.0 <= self.warmup_ratio < 1.0:
             raise ValueError(f"warmup_ratio is {self.warmup_ratio}; it must be in [0, 1)")
         if self.adapter_path and not self.use_lora:
@@ -108,7 +109,7 @@ class TrainingOptions:
 
     @property
     def gradient_accumulation_steps(self) -> int:
-        return self.batch_size // (self.per_device_train_batch_size * self.n_gpus)
+        return self.batch_size // (self.per_device_train_batch_size * n_processes())
 
     def augmentation_config(self) -> AugmentationConfig:
         own_frame = 0.0 if self.one_kind_augmentation else self.own_frame_probability  # one-kind keeps it in half
@@ -143,6 +144,16 @@ class FineTuningConfig(TrainingOptions):
             check_prompt_version(prompt_version)
         if not self.train_datasets:
             raise ValueError(f"train_datasets is empty; give pairs like (arc-agi-1/training, {PROMPT_VERSIONS[0]})")
+
+
+def n_processes() -> int:
+    """Processes training together: WORLD_SIZE as `accelerate launch` and torchrun set it, else 1."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def is_main_process() -> bool:
+    """Whether this process writes the run's files (rank 0, or the only process)."""
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 # --- model ------------------------------------------------------------------------------
@@ -192,6 +203,9 @@ def training_arguments(options: TrainingOptions, output_dir: str | Path, device:
         max_grad_norm=options.max_grad_norm, seed=options.random_seed, logging_steps=options.logging_steps,
         report_to=options.report_to or "none", use_cpu=not on_gpu, bf16=precision == "bf16", fp16=precision == "fp16",
         remove_unused_columns=False, dataloader_num_workers=0, save_strategy="no",
+        # several processes: each reads the one sample stream and keeps its own share of every batch
+        # (accelerate's IterableDatasetShard), as dispatching cannot concatenate batches of unequal length
+        accelerator_config={"dispatch_batches": False}, ddp_find_unused_parameters=False,
     )
     values.update(overrides)
     return TrainingArguments(**values)
@@ -266,7 +280,8 @@ def fine_tune(config: FineTuningConfig, callbacks: list[Any] | None = None) -> d
 
     start = time.perf_counter()
     output_dir = Path(config.output_dir)
-    save_config(config, output_dir / "fine_tuning_config.json")
+    if is_main_process():
+        save_config(config, output_dir / "fine_tuning_config.json")
     set_seed(config.random_seed)
     device = config.device or default_device()
     encoder = parse_encoder(config.grid_encoder)
@@ -287,14 +302,15 @@ def fine_tune(config: FineTuningConfig, callbacks: list[Any] | None = None) -> d
     if checkpoint:
         logger.info("resuming from %s", checkpoint)
     result = trainer.train(resume_from_checkpoint=checkpoint)
-    trainer.save_model(str(output_dir))
-    tokenizer.save_pretrained(output_dir)
+    trainer.save_model(str(output_dir))  # the Trainer writes from the main process only
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
-    summary = {"global_step": trainer.state.global_step, "resumed_from": checkpoint,
+    summary = {"global_step": trainer.state.global_step, "resumed_from": checkpoint, "processes": n_processes(),
                "train_loss": result.training_loss, "last_logged_loss": losses[-1] if losses else None,
                "samples_made": samples.counts.made, "samples_trimmed": samples.counts.trimmed,
                "samples_skipped": samples.counts.skipped, "seconds": time.perf_counter() - start}
-    (output_dir / "train_summary.json").write_text(json.dumps(summary, indent=2))
+    if is_main_process():
+        tokenizer.save_pretrained(output_dir)
+        (output_dir / "train_summary.json").write_text(json.dumps(summary, indent=2))
     return summary
 
 

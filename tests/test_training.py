@@ -234,3 +234,63 @@ def test_fine_tuning_config_rejects_typos_and_bad_values():
     with pytest.raises(SystemExit):
         parse_config(FineTuningConfig, ["--max_stepz", "5"])
     assert np.isclose(config.learning_rate, 1e-4)
+
+
+def _probe(tmp_path, folder, tiny_model_path, small_challenges, processes, max_steps):
+    """Fine-tune through tests/batch_probe.py, in one process or under `accelerate launch`; its summary and
+    each rank's list of batches (a crc32 per sample)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    probe = Path(__file__).parent / "batch_probe.py"
+    flags = ["--model_path", str(tiny_model_path), "--train_datasets", str(small_challenges), "output-from-examples-v2",
+             "--max_steps", str(max_steps), "--batch_size", "4", "--save_steps", "4", "--logging_steps", "1",
+             "--lora_r", "8", "--learning_rate", "1e-2", "--warmup_ratio", "0", "--lr_scheduler_type", "constant",
+             "--max_seq_len", "1024", "--output_dir", str(tmp_path / folder)]
+    launcher = [str(Path(sys.executable).parent / "accelerate"), "launch", "--multi_gpu", "--num_processes",
+                str(processes), "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+    command = [*(launcher if processes > 1 else [sys.executable]), str(probe), *flags]
+    env = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK")}
+    completed = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    summary = json.loads((tmp_path / folder / "train_summary.json").read_text())
+    ranks = [[json.loads(line) for line in path.read_text().splitlines()]
+             for path in sorted((tmp_path / folder).glob("batches_rank*.jsonl"))]
+    return summary, ranks
+
+
+def test_two_processes_split_every_batch_and_train_as_one_resuming_too(tmp_path, tiny_model_path, small_challenges):
+    steps = 4
+    one, (single,) = _probe(tmp_path, "one", tiny_model_path, small_challenges, 1, steps)
+    two, (rank0, rank1) = _probe(tmp_path, "two", tiny_model_path, small_challenges, 2, steps)
+    assert one["processes"] == 1 and two["processes"] == 2 and two["global_step"] == steps
+    # batch 4 on 2 processes of 1 sample: 2 accumulation steps each (the loader may read one batch ahead)
+    rank0, rank1, single = rank0[:2 * steps], rank1[:2 * steps], single[:4 * steps]
+    assert all(len(batch) == 1 for batch in rank0 + rank1)
+    seen0, seen1 = [s for b in rank0 for s in b], [s for b in rank1 for s in b]
+    assert len(set(seen0 + seen1)) == len(seen0) + len(seen1)  # each rank sees different samples
+    for step in range(steps):  # and together, step by step, the samples one process trains on
+        shared = seen0[2 * step:2 * step + 2] + seen1[2 * step:2 * step + 2]
+        assert sorted(shared) == sorted(s for b in single[4 * step:4 * step + 4] for s in b)
+    # the same samples in the same effective batch: the same loss as one process
+    assert two["train_loss"] == pytest.approx(one["train_loss"], abs=1e-4)
+    state = json.loads((tmp_path / "two" / f"checkpoint-{steps}" / "trainer_state.json").read_text())
+    losses = [entry["loss"] for entry in state["log_history"] if "loss" in entry]
+    assert len(losses) == steps and losses[-1] < losses[0]
+    assert sorted(p.name for p in (tmp_path / "two").glob("checkpoint-*")) == [f"checkpoint-{steps}"]
+    assert (tmp_path / "two" / "adapter_model.safetensors").exists()
+
+    resumed, _ = _probe(tmp_path, "two", tiny_model_path, small_challenges, 2, 2 * steps)
+    assert resumed["resumed_from"].endswith(f"checkpoint-{steps}") and resumed["global_step"] == 2 * steps
+    assert sorted(p.name for p in (tmp_path / "two").glob("checkpoint-*")) == [f"checkpoint-{steps}",
+                                                                              f"checkpoint-{2 * steps}"]
+    # the resumed steps continue the stream and the optimizer: as one process that never stopped
+    _probe(tmp_path, "straight", tiny_model_path, small_challenges, 1, 2 * steps)
+
+    def logged(folder):
+        state = json.loads((tmp_path / folder / f"checkpoint-{2 * steps}" / "trainer_state.json").read_text())
+        return [entry["loss"] for entry in state["log_history"] if "loss" in entry][-steps:]
+
+    assert logged("two") == pytest.approx(logged("straight"), abs=1e-4)
