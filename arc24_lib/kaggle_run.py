@@ -184,6 +184,7 @@ def run_worker(worker: int, config: KaggleRunConfig, task_ids: Any, deadline: fl
     backend = InferenceConfig(model_path=config.model_path, backend=name, max_seq_len=config.max_seq_len,
                               grid_encoder=config.grid_encoder,
                               gpu_memory_utilization=config.gpu_memory_utilization).build_backend()
+    logger.info("worker %d: %s backend on %s", worker, name, config.model_path)
     results = []
     pending = queue.SimpleQueue() if isinstance(task_ids, list) else task_ids
     for task_id in task_ids if isinstance(task_ids, list) else []:

@@ -185,27 +185,32 @@ def set_context_length(model_path: str | Path, max_model_len: int, rope_theta: f
 
 
 def check_context(model_path: str | Path, max_model_len: int | None = None) -> list[str]:
-    """Disagreements between a folder's config, its tokenizer and a requested max_model_len.
+    """Disagreements between a folder's config, its tokenizer and a requested max_model_len, each naming the
+    file, the field and the fix.
 
-    These are what make vLLM refuse a model or return empty predictions; an empty list means
-    the three agree.
+    These are what make vLLM refuse a model or, forced past its check, return empty predictions; an empty
+    list means the three agree.
     """
-    config = json.loads((Path(model_path) / "config.json").read_text())
-    tokenizer_config_path = Path(model_path) / "tokenizer_config.json"
+    folder = Path(model_path)
+    config = json.loads((folder / "config.json").read_text())
+    tokenizer_config_path = folder / "tokenizer_config.json"
     tokenizer_config = json.loads(tokenizer_config_path.read_text()) if tokenizer_config_path.exists() else {}
     positions = config.get("max_position_embeddings")
     tokenizer_length = tokenizer_config.get("model_max_length")
+    fix = f"set_context_length('{folder}', N) writes both"
     problems = []
     if positions is None:
-        problems.append("config.json has no max_position_embeddings")
+        problems.append(f"{folder / 'config.json'} has no max_position_embeddings; {fix}")
     if tokenizer_length is None or tokenizer_length > 10**9:
-        problems.append(f"tokenizer model_max_length is unset ({tokenizer_length}); set it to {positions}")
+        problems.append(f"{tokenizer_config_path} model_max_length is unset ({tokenizer_length}), so vLLM and "
+                        f"training cannot see the model's length; set it to {positions} ({fix})")
     elif positions is not None and tokenizer_length != positions:
-        problems.append(f"tokenizer model_max_length {tokenizer_length} differs from config "
-                        f"max_position_embeddings {positions}")
+        problems.append(f"{tokenizer_config_path} model_max_length {tokenizer_length} differs from "
+                        f"{folder / 'config.json'} max_position_embeddings {positions}; {fix}")
     if max_model_len is not None and positions is not None and max_model_len > positions:
-        problems.append(f"requested max_model_len {max_model_len} exceeds max_position_embeddings {positions}; "
-                        "extend the context with set_context_length first")
+        problems.append(f"max_model_len {max_model_len} exceeds {folder / 'config.json'} max_position_embeddings "
+                        f"{positions}; ask for at most {positions}, or extend the model first with "
+                        f"set_context_length('{folder}', {max_model_len}) (and a rope_scaling to match)")
     return problems
 
 

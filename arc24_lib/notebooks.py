@@ -105,7 +105,7 @@ class InferenceParameters:
     augmented_scoring: bool = _help("rank candidates by their score under every augmented prompt")
     one_kind_augmentation: bool = _help("predictions take turns: new geometry in own colours, new colours in own frame")
     keep_rule_colors: bool = _help("the rule's own colours stay fixed, as 03 trained")
-    hold_shape: bool = _help("hold each answer's rows to the shape its header declares (hf)")
+    hold_shape: bool = _help("hold each answer's rows to the shape its header declares")
     max_seq_len: int = _help("prompt + answer tokens")
     output_dir: str = _help("root folder of every notebook's outputs")
 

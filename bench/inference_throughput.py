@@ -1,10 +1,12 @@
-"""AIRV inference throughput with the embedded model: batched vs one prompt at a time.
+"""AIRV inference throughput with the embedded model: one prompt at a time vs batched, and hf vs vllm.
 
-Runs the real AIRV loop (N augmented predictions per test input, reverted and parsed, written
-to jsonl) on the smallest real tasks through the Hugging Face backend, once with one prompt
-per generate call and once per batch size; asserts the predictions are identical and prints
-predictions per second and the speed-up.
+Runs the real AIRV loop (N augmented predictions per test input, shape-held, reverted and parsed,
+written to jsonl) on the smallest real tasks, first through the hf backend one prompt per generate
+call, then per batch size, then (with `--backends hf vllm`) through the vllm backend on the same
+prompts; prints predictions per second, the ratio to the one-at-a-time run and whether the
+predictions are identical. vllm needs .venv-vllm on CPU (`make bench-vllm`) or a GPU.
 Run: .venv/bin/python bench/inference_throughput.py [--n-tasks 4] [--predictions 8] [--batch-sizes 8 16 32]
+     .venv-vllm/bin/python bench/inference_throughput.py --backends hf vllm
 """
 
 import argparse
@@ -18,44 +20,63 @@ def main() -> None:
     parser.add_argument("--n-tasks", type=int, default=4)
     parser.add_argument("--predictions", type=int, default=8)
     parser.add_argument("--batch-sizes", nargs="+", type=int, default=[8, 16, 32])
+    parser.add_argument("--backends", nargs="+", choices=["hf", "vllm"], default=["hf"])
+    parser.add_argument("--max-seq-len", type=int, default=4096)
     args = parser.parse_args()
 
     import torch
 
     from arc24_lib.data import Dataset, get_dataset
     from arc24_lib.inference.airv import InferenceConfig, read_predictions, run_airv
+    from arc24_lib.inference.backend import GenerationConfig
     from arc24_lib.inference.hf import HFBackend
     from arc24_lib.partitions import smallest_tasks
 
     tasks = smallest_tasks(get_dataset(args.dataset), args.n_tasks)
     hidden = Dataset(tasks.name, {t.task_id: t.without_solutions() for t in tasks})
-    backend = HFBackend("embedded", device="cpu")
+    device = "cuda" if torch.cuda.is_available() else "cpu"
 
-    def run(batch_size: int) -> tuple[float, list[dict]]:
-        backend.batch_size = batch_size
+    def run(backend, batch_size: int) -> tuple[float, list[dict]]:
         with tempfile.TemporaryDirectory() as folder:
             config = InferenceConfig(output_dir=folder, predictions_per_test_input=args.predictions,
-                                     batch_size=batch_size, device="cpu")
+                                     batch_size=batch_size, max_seq_len=args.max_seq_len, augmented_scoring=False)
             start = time.perf_counter()
             records = read_predictions(run_airv(hidden, config, backend=backend))
             return time.perf_counter() - start, records
 
-    from arc24_lib.inference.backend import GenerationConfig
-
-    backend.generate(["<|im_start|>user\nhi<|im_end|>\n"], GenerationConfig(max_new_tokens=4))  # warm-up
-    single_seconds, single = run(1)
+    hf = HFBackend("embedded", device=device, batch_size=1)
+    hf.generate(["<|im_start|>user\nhi<|im_end|>\n"], GenerationConfig(max_new_tokens=4))  # warm-up
+    single_seconds, single = run(hf, 1)
     tokens = sum(r["n_tokens"] for r in single)
     print(f"{len(tasks)} smallest tasks of {args.dataset}, {len(single)} AIRV predictions ({tokens} new tokens), "
-          f"greedy, fp32 on CPU ({torch.get_num_threads()} threads)\n")
-    print("| batch size | predictions/s | new tokens/s | speed-up | predictions identical |")
-    print("|---|---|---|---|---|")
-    print(f"| 1 | {len(single) / single_seconds:.2f} | {tokens / single_seconds:.1f} | 1.00× | - |", flush=True)
-    for batch_size in args.batch_sizes:
-        seconds, records = run(batch_size)
+          f"greedy, shape-held, {device} ({torch.get_num_threads()} threads), default dtype of each backend\n")
+    print("| backend | batch size | predictions/s | new tokens/s | vs hf one at a time | predictions identical |")
+    print("|---|---|---|---|---|---|")
+    print(f"| hf | 1 | {len(single) / single_seconds:.2f} | {tokens / single_seconds:.1f} | 1.00× | - |", flush=True)
+
+    def report(name: str, batch_size: int, seconds: float, records: list[dict]) -> None:
         identical = [(r["text"], r["grid"]) for r in records] == [(r["text"], r["grid"]) for r in single]
-        print(f"| {batch_size} | {len(records) / seconds:.2f} | {tokens / seconds:.1f} | "
-              f"{single_seconds / seconds:.2f}× | {'yes' if identical else 'NO'} |", flush=True)
-        assert identical, f"batch size {batch_size} changed the predictions"
+        same = sum((a["text"], a["grid"]) == (b["text"], b["grid"]) for a, b in zip(records, single, strict=True))
+        print(f"| {name} | {batch_size} | {len(records) / seconds:.2f} | {tokens / seconds:.1f} | "
+              f"{single_seconds / seconds:.2f}× | {'yes' if identical else f'NO ({same}/{len(single)})'} |",
+              flush=True)
+
+    if "hf" in args.backends:
+        for batch_size in args.batch_sizes:
+            hf.batch_size = batch_size
+            report("hf", batch_size, *run(hf, batch_size))
+    if "vllm" in args.backends:
+        from arc24_lib.inference.vllm import VLLMBackend
+
+        del hf
+        start = time.perf_counter()
+        backend = VLLMBackend("embedded", max_model_len=args.max_seq_len)
+        startup = time.perf_counter() - start
+        backend.generate(["<|im_start|>user\nhi<|im_end|>\n"], GenerationConfig(max_new_tokens=4))  # warm-up
+        batch_size = max(args.batch_sizes)  # prompts per generate call; the engine schedules them itself
+        report("vllm", batch_size, *run(backend, batch_size))
+        print(f"\nvllm engine start: {startup:.0f} s (not counted above)")
+        backend.close()
 
 
 if __name__ == "__main__":

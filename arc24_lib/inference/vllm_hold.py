@@ -1,0 +1,51 @@
+"""Shape-held decoding inside the vLLM engine: the same ShapeHold the hf backend applies, as a vLLM
+logits processor. The engine imports this module by name (VLLMBackend passes it to `vllm.LLM`); a
+request asks for the hold with `SamplingParams(extra_args={HOLD_ENCODER_KEY: <grid encoder string>})`."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import torch
+from vllm import SamplingParams
+from vllm.v1.sample.logits_processor import AdapterLogitsProcessor
+
+from arc24_lib.encoders import parse_encoder
+from arc24_lib.inference.shape_hold import ShapeHold
+from arc24_lib.inference.vllm import HOLD_ENCODER_KEY
+from arc24_lib.models import load_tokenizer
+
+
+def hold_logits(hold: ShapeHold, output_ids: list[int], logits: torch.Tensor) -> torch.Tensor:
+    """Leave only the tokens `hold` allows after `output_ids` (one request's row of logits)."""
+    allowed = hold.allowed(output_ids)
+    if allowed is None:
+        return logits
+    index = torch.tensor(allowed, device=logits.device)
+    kept = logits[index]
+    logits.fill_(float("-inf"))
+    logits[index] = kept
+    return logits
+
+
+class HeldShapeProcessor(AdapterLogitsProcessor):
+    """Per request with a hold encoder: once the answer's header declares a shape, only the tokens that
+    shape allows. Requests without one are left alone."""
+
+    def __init__(self, vllm_config, device: torch.device, is_pin_memory: bool):
+        super().__init__(vllm_config, device, is_pin_memory)
+        self._tokenizer_path = vllm_config.model_config.tokenizer
+        self._holds: dict[str, ShapeHold | None] = {}
+
+    def is_argmax_invariant(self) -> bool:
+        return False  # it changes which token greedy decoding takes
+
+    def _hold(self, encoder: str) -> ShapeHold | None:
+        if encoder not in self._holds:
+            self._holds[encoder] = ShapeHold.for_encoder(parse_encoder(encoder), load_tokenizer(self._tokenizer_path))
+        return self._holds[encoder]
+
+    def new_req_logits_processor(self, params: SamplingParams):
+        encoder = (params.extra_args or {}).get(HOLD_ENCODER_KEY)
+        hold = self._hold(encoder) if encoder else None
+        return None if hold is None else partial(hold_logits, hold)
