@@ -1,9 +1,10 @@
 """Fine-tuning with the Hugging Face Trainer and PEFT: LoRA or full weights, answer-only loss (T1).
 
-Run from the command line (one process, or one per GPU through accelerate; `--cpu` for processes on CPU):
+Run from the command line (one process, or several through accelerate's torchrun launcher, `--multi_gpu`,
+which on a machine without GPUs starts CPU processes over gloo; its `--cpu` would start only one):
     python -m arc24_lib.training --train_datasets arc-agi-1/training output-from-examples-v2 \\
         --max_steps 1000 --output_dir outputs/ft
-    accelerate launch --num_processes 2 -m arc24_lib.training ...
+    accelerate launch --multi_gpu --num_processes 2 -m arc24_lib.training ...
 Under several processes each takes its own share of every batch of the one sample stream, so
 `batch_size` stays the effective batch and the samples are those a single process would train on.
 """

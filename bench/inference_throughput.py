@@ -1,10 +1,11 @@
 """AIRV inference throughput with the embedded model: one prompt at a time vs batched, and hf vs vllm.
 
 Runs the real AIRV loop (N augmented predictions per test input, shape-held, reverted and parsed,
-written to jsonl) on the smallest real tasks, first through the hf backend one prompt per generate
-call, then per batch size, then (with `--backends hf vllm`) through the vllm backend on the same
-prompts; prints predictions per second, the ratio to the one-at-a-time run and whether the
-predictions are identical. vllm needs .venv-vllm on CPU (`make bench-vllm`) or a GPU.
+written to jsonl; augmented scoring off, so generation alone is timed) on the smallest real tasks,
+first through the hf backend one prompt per generate call, then per batch size (its predictions
+asserted identical), then (with `--backends hf vllm`) through the vllm backend on the same prompts;
+prints predictions per second, the ratio to the one-at-a-time run and whether the predictions are
+identical. vllm needs .venv-vllm on CPU (`make bench-vllm`) or a GPU.
 Run: .venv/bin/python bench/inference_throughput.py [--n-tasks 4] [--predictions 8] [--batch-sizes 8 16 32]
      .venv-vllm/bin/python bench/inference_throughput.py --backends hf vllm
 """
@@ -54,17 +55,19 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     print(f"| hf | 1 | {len(single) / single_seconds:.2f} | {tokens / single_seconds:.1f} | 1.00× | - |", flush=True)
 
-    def report(name: str, batch_size: int, seconds: float, records: list[dict]) -> None:
-        identical = [(r["text"], r["grid"]) for r in records] == [(r["text"], r["grid"]) for r in single]
+    def report(name: str, batch_size: int, seconds: float, records: list[dict]) -> bool:
+        """Print the row; whether every prediction equals the one-at-a-time run's."""
         same = sum((a["text"], a["grid"]) == (b["text"], b["grid"]) for a, b in zip(records, single, strict=True))
+        identical = same == len(single)
         print(f"| {name} | {batch_size} | {len(records) / seconds:.2f} | {tokens / seconds:.1f} | "
               f"{single_seconds / seconds:.2f}× | {'yes' if identical else f'NO ({same}/{len(single)})'} |",
               flush=True)
+        return identical
 
     if "hf" in args.backends:
         for batch_size in args.batch_sizes:
             hf.batch_size = batch_size
-            report("hf", batch_size, *run(hf, batch_size))
+            assert report("hf", batch_size, *run(hf, batch_size)), f"batch size {batch_size} changed the predictions"
     if "vllm" in args.backends:
         from arc24_lib.inference.vllm import VLLMBackend
 

@@ -261,6 +261,11 @@ def _probe(tmp_path, folder, tiny_model_path, small_challenges, processes, max_s
     return summary, ranks
 
 
+def _logged_losses(tmp_path, folder, step):
+    state = json.loads((tmp_path / folder / f"checkpoint-{step}" / "trainer_state.json").read_text())
+    return [entry["loss"] for entry in state["log_history"] if "loss" in entry]
+
+
 def test_two_processes_split_every_batch_and_train_as_one_resuming_too(tmp_path, tiny_model_path, small_challenges):
     steps = 4
     one, (single,) = _probe(tmp_path, "one", tiny_model_path, small_challenges, 1, steps)
@@ -276,8 +281,7 @@ def test_two_processes_split_every_batch_and_train_as_one_resuming_too(tmp_path,
         assert sorted(shared) == sorted(s for b in single[4 * step:4 * step + 4] for s in b)
     # the same samples in the same effective batch: the same loss as one process
     assert two["train_loss"] == pytest.approx(one["train_loss"], abs=1e-4)
-    state = json.loads((tmp_path / "two" / f"checkpoint-{steps}" / "trainer_state.json").read_text())
-    losses = [entry["loss"] for entry in state["log_history"] if "loss" in entry]
+    losses = _logged_losses(tmp_path, "two", steps)
     assert len(losses) == steps and losses[-1] < losses[0]
     assert sorted(p.name for p in (tmp_path / "two").glob("checkpoint-*")) == [f"checkpoint-{steps}"]
     assert (tmp_path / "two" / "adapter_model.safetensors").exists()
@@ -288,9 +292,5 @@ def test_two_processes_split_every_batch_and_train_as_one_resuming_too(tmp_path,
                                                                               f"checkpoint-{2 * steps}"]
     # the resumed steps continue the stream and the optimizer: as one process that never stopped
     _probe(tmp_path, "straight", tiny_model_path, small_challenges, 1, 2 * steps)
-
-    def logged(folder):
-        state = json.loads((tmp_path / folder / f"checkpoint-{2 * steps}" / "trainer_state.json").read_text())
-        return [entry["loss"] for entry in state["log_history"] if "loss" in entry][-steps:]
-
-    assert logged("two") == pytest.approx(logged("straight"), abs=1e-4)
+    assert _logged_losses(tmp_path, "two", 2 * steps)[-steps:] == pytest.approx(
+        _logged_losses(tmp_path, "straight", 2 * steps)[-steps:], abs=1e-4)
