@@ -9,7 +9,8 @@ VLLM_VENV := .venv-vllm
 VLLM_PY := $(VLLM_VENV)/bin/python
 VLLM_STAMP := $(VLLM_VENV)/.installed
 
-.PHONY: install install-vllm demo test test-cpu test-vllm test-slow bench bench-vllm lint sync-notebooks clean
+.PHONY: install install-vllm demo test test-cpu test-vllm test-slow kaggle-resolve kaggle-rehearsal bench bench-vllm \
+	lint sync-notebooks clean
 
 install: $(STAMP)
 
@@ -38,8 +39,8 @@ $(VLLM_STAMP): requirements.txt requirements-vllm-cpu.txt pyproject.toml
 demo: install
 	$(PY) -m arc24_lib.demo
 
-# the whole suite: the CPU set in .venv, then the vLLM tests in .venv-vllm
-test: test-cpu test-vllm
+# the whole suite: the CPU set in .venv, the vLLM tests in .venv-vllm, then the Kaggle path rehearsed
+test: test-cpu test-vllm kaggle-rehearsal
 
 test-cpu: install
 	$(PY) -m pytest -q
@@ -49,6 +50,14 @@ test-cpu: install
 VLLM_ENV := VLLM_CPU_NUM_OF_RESERVED_CPU=0
 test-vllm: install-vllm
 	ARC24_REQUIRE_VLLM=1 $(VLLM_ENV) $(VLLM_PY) -m pytest -q -m "vllm and not slow" --durations=10
+
+# requirements-gpu.txt resolved by pip for Kaggle's Python and platforms, binary wheels only, nothing downloaded
+kaggle-resolve: install
+	$(PY) -m arc24_lib.kaggle resolve-wheelhouse
+
+# a competition run played offline from the datasets as pushed, in a fresh venv (arc24_lib/kaggle_rehearsal.py)
+kaggle-rehearsal: install kaggle-resolve
+	$(PY) -m arc24_lib.kaggle_rehearsal
 
 test-slow: install
 	$(PY) -m pytest -q -m slow

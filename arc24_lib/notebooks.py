@@ -135,6 +135,17 @@ def notebook_parameters(namespace: dict[str, Any], cls: type, ignore: tuple[str,
     return config_from_dict(cls, values)
 
 
+def parameters_cell(name: str) -> dict[str, Any]:
+    """The values a notebook's `parameters` cell assigns, read as Python literals (nothing is run)."""
+    import ast
+    import json
+
+    cells = json.loads(notebook_path(name).read_text())["cells"]
+    cell = next(c for c in cells if "parameters" in c.get("metadata", {}).get("tags", []))
+    tree = ast.parse("".join(cell["source"]))
+    return {node.targets[0].id: ast.literal_eval(node.value) for node in tree.body if isinstance(node, ast.Assign)}
+
+
 def notebook_path(name: str, suffix: str = ".ipynb") -> Path:
     """The path of a notebook of this repository by name."""
     if name not in NOTEBOOKS:

@@ -35,6 +35,9 @@ class TestTimeConfig(TrainingOptions):
     lr_scheduler_type: str = field(default="constant", metadata={"help": "lr schedule"})
     warmup_ratio: float = field(default=0.0, metadata={"help": "share of steps spent warming up"})
     batch_size: int = field(default=1, metadata={"help": "samples per optimizer step"})
+    lora_layers: int | None = field(default=15, metadata={
+        "help": "adapters on the last this many decoder layers only (half of SmolLM2-135M's 30: faster steps); "
+                "None, or a model with fewer layers: all layers"})
     logging_steps: int = field(default=5, metadata={"help": "log the loss every this many steps"})
     time_budget_s: float | None = field(default=None, metadata={
         "help": "seconds of a task's training, setup included; it stops before a step that would end later"})

@@ -72,7 +72,7 @@ class TrainingOptions:
                                            metadata={"help": "module names that get an adapter"})
     lora_layers: int | None = field(default=None, metadata={
         "help": "adapters on the last this many decoder layers only (backward stops below them, so a "
-                "step is faster); default: all layers"})
+                "step is faster); None, or a model with fewer layers: all layers"})
     # --- augmentation (A1, A2) ---
     geometric_augmentation: bool = field(default=True, metadata={"help": "random rotation/flip per sample"})
     geometries: str = field(default="all", metadata={
@@ -176,9 +176,12 @@ def prepare_model(options: TrainingOptions, device: str) -> Any:
     if options.adapter_path:
         return PeftModel.from_pretrained(model, options.adapter_path, is_trainable=True)
     n_layers = model.config.num_hidden_layers
-    if options.lora_layers is not None and not 1 <= options.lora_layers <= n_layers:
-        raise ValueError(f"lora_layers is {options.lora_layers}; the model has {n_layers} decoder layers")
-    layers = None if options.lora_layers is None else list(range(n_layers - options.lora_layers, n_layers))
+    if options.lora_layers is not None and options.lora_layers < 1:
+        raise ValueError(f"lora_layers is {options.lora_layers}; give at least 1 (the model has {n_layers} "
+                         "decoder layers), or None for all")
+    # a model with fewer layers than lora_layers gets adapters on all of them
+    layers = None if (options.lora_layers or n_layers) >= n_layers else list(range(n_layers - options.lora_layers,
+                                                                                      n_layers))
     lora = LoraConfig(r=options.lora_r, lora_alpha=options.lora_alpha or 2 * options.lora_r,
                       lora_dropout=options.lora_dropout, target_modules=options.lora_target_modules,
                       layers_to_transform=layers, use_rslora=options.use_rslora, task_type="CAUSAL_LM")
@@ -187,14 +190,10 @@ def prepare_model(options: TrainingOptions, device: str) -> Any:
 
 def training_arguments(options: TrainingOptions, output_dir: str | Path, device: str, **overrides: Any) -> Any:
     """TrainingArguments from our options (mixed precision on GPU, plain fp32 on CPU)."""
-    import torch
     from transformers import TrainingArguments
 
     on_gpu = device.startswith("cuda")
-    precision = options.mixed_precision
-    if precision == "auto":
-        native_bf16 = torch.cuda.is_bf16_supported() if on_gpu else cpu_has_bf16()
-        precision = "bf16" if native_bf16 else ("fp16" if on_gpu else "fp32")
+    precision = resolve_precision(options.mixed_precision, device)
     values = dict(
         output_dir=str(output_dir), max_steps=options.max_steps,
         per_device_train_batch_size=options.per_device_train_batch_size,
@@ -210,6 +209,18 @@ def training_arguments(options: TrainingOptions, output_dir: str | Path, device:
     )
     values.update(overrides)
     return TrainingArguments(**values)
+
+
+def resolve_precision(mixed_precision: str, device: str) -> str:
+    """`auto` → bf16 where the device computes it natively, fp16 on older GPUs, else fp32; others unchanged."""
+    from arc24_lib.models import gpu_has_bf16
+
+    if mixed_precision != "auto":
+        return mixed_precision
+    on_gpu = device.startswith("cuda")
+    if gpu_has_bf16(device) if on_gpu else cpu_has_bf16():
+        return "bf16"
+    return "fp16" if on_gpu else "fp32"
 
 
 def cpu_has_bf16() -> bool:

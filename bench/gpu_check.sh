@@ -12,6 +12,8 @@ out=${OUT:-outputs/gpu_check}
 mkdir -p "$out"
 export PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,memory.total,compute_cap --format=csv | tee "$out/gpu.txt"
+$PY -c "from arc24_lib.inference.vllm import gpu_dtype; print('dtype from the compute capability:', gpu_dtype())" \
+    | tee -a "$out/gpu.txt"
 
 echo "== 1. vLLM tests on the GPU (hf agreement, scores, shape hold, adapters, long context, notebooks)"
 if $PY -c "import vllm" 2>/dev/null; then

@@ -4,8 +4,12 @@
 # The competition notebook: offline, on Kaggle's GPUs. It writes a valid `submission.json`
 # for every task before anything else, then per task runs test-time fine-tuning and AIRV
 # inference within a per-task cap and a global deadline, one worker per GPU, and rewrites
-# `submission.json` after every task, so a crash or a timeout still submits.
+# `submission.json` after every task, so a crash or a timeout still submits. A run in which
+# no task got an answer from the model fails at the end, after the fallback file is written.
 # Attach the datasets built by `python -m arc24_lib.kaggle` (library wheel, model, wheelhouse).
+# Test-time training and inference take every setting not listed here from the library's
+# `TestTimeConfig` and `InferenceConfig`; `kaggle_run.KAGGLE_DIFFERENCES` says where and why
+# the values below differ from theirs.
 
 # %% tags=["parameters"]
 challenges_path = "/kaggle/input/arc-prize-2025/arc-agi_test_challenges.json"
@@ -13,25 +17,27 @@ submission_path = "/kaggle/working/submission.json"
 work_dir = "/kaggle/working/arc24"
 library_dir = "/kaggle/input/arc24-library"
 wheelhouse_dir = "/kaggle/input/arc24-wheelhouse"
-model_path = "/kaggle/input/arc24-model"
-adapter_path = None
+model_path = "/kaggle/input/arc24-model"  # merged, or base + adapter/ (test-time training starts from it)
+adapter_path = None  # None: the model folder's adapter/, if any
 second_submission_path = None
 combine_mode = "fill_gaps"
-deadline_s = 12 * 3600 - 45 * 60.0
+deadline_s = 40500.0  # 11 h 15 min of the 12 h limit
 per_task_cap_s = None
 seconds_per_step = 0.6
 seconds_per_prediction = 0.4
 seconds_per_score = 0.05  # one candidate under one augmented prompt
-n_workers = None
+n_workers = None  # one per GPU
+stop_grace_s = 600.0  # a worker still busy this long after the deadline is stopped
+max_worker_restarts = 2
 backend = "vllm"
 gpu_memory_utilization = 0.4
 grid_encoder = "GridShapeEncoder(RowNumberEncoder(MinimalGridEncoder()))"
 prompt_version = "output-from-examples-v2"
 max_seq_len = 8192
 max_steps = 300
-learning_rate = 1e-4
+learning_rate = 1e-3
 lora_r = 32
-lora_layers = None
+lora_layers = 15
 early_stop_loss = None
 predictions_per_test_input = 32
 augmented_scoring = True
@@ -39,7 +45,8 @@ scored_candidates = 8
 
 # %% [markdown]
 # ## Install offline
-# The library comes as a wheel dataset; vLLM and its pins from the wheelhouse dataset.
+# The library comes as a wheel dataset; vLLM and its pins (torch, transformers, peft, ...)
+# from the wheelhouse dataset, installed before any of them is imported.
 
 # %%
 import importlib.util
@@ -51,13 +58,20 @@ if importlib.util.find_spec("arc24_lib") is None:
     wheels = sorted(Path(library_dir).glob("arc24-*.whl"))
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-index", "--no-deps", *map(str, wheels[-1:])],
                    check=True)
+    importlib.invalidate_caches()
 
-from arc24_lib.kaggle_run import KaggleRunConfig, install_offline, run_submission  # noqa: E402
+from arc24_lib.kaggle_install import install_wheelhouse  # noqa: E402  (standard library only)
+
+report = install_wheelhouse(wheelhouse_dir)
+print(report)
+
+# %%
+import arc24_lib  # noqa: E402
+from arc24_lib.kaggle_run import KaggleRunConfig, check_run, run_submission  # noqa: E402
 from arc24_lib.notebooks import notebook_parameters  # noqa: E402
 
-config = notebook_parameters(globals(), KaggleRunConfig, ignore=("library_dir", "wheelhouse_dir", "wheels"))
-vllm_ready = config.backend != "vllm" or install_offline(wheelhouse_dir)
-print("vllm available" if vllm_ready else "vllm unavailable: the hf backend will be used")
+print(f"arc24 {arc24_lib.__version__} from {Path(arc24_lib.__file__).parent}")
+config = notebook_parameters(globals(), KaggleRunConfig, ignore=("library_dir", "wheelhouse_dir", "wheels", "report"))
 
 # %% [markdown]
 # ## Run
@@ -69,6 +83,7 @@ print(summary)
 
 # %% [markdown]
 # ## Check
+# The submission must hold both attempts of every test input; a run that answered no task fails here.
 
 # %%
 import json  # noqa: E402
@@ -79,4 +94,7 @@ from arc24_lib.submission import validate_submission  # noqa: E402
 submission = json.loads(Path(config.submission_path).read_text())
 problems = validate_submission(submission, load_dataset(config.challenges_path, skip_bad=True))
 print(f"{len(submission)} tasks in {config.submission_path}; problems: {problems or 'none'}")
+print(f"answered by the model: {summary['answered']} of {summary['tasks']} tasks, backends {summary['backends_used']}")
 print(Path(config.work_dir, "run.log").read_text()[-3000:])
+for warning in check_run(summary):
+    print("WARNING:", warning)

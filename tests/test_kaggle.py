@@ -11,19 +11,30 @@ import pytest
 
 from arc24_lib import kaggle
 from arc24_lib.kaggle import (
-    KAGGLE_PLATFORMS,
+    build_kernel,
     build_library_dataset,
     build_model_dataset,
     build_wheelhouse_dataset,
     credential_sources,
-    dataset_metadata,
-    kernel_metadata,
     push,
     push_commands,
+)
+from arc24_lib.kaggle_metadata import (
+    DATASET_METADATA_FILE,
+    accelerator_problems,
+    dataset_metadata,
+    kernel_metadata,
     validate_dataset_metadata,
     validate_kernel_metadata,
-    wheelhouse_command,
     write_metadata,
+)
+from arc24_lib.kaggle_wheelhouse import (
+    KAGGLE_PLATFORMS,
+    manylinux_platforms,
+    pinned_requirements,
+    requirements_file,
+    resolve_command,
+    wheelhouse_command,
 )
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -114,7 +125,7 @@ def test_validate_dataset_metadata_requires(key):
 def test_write_metadata_refuses_invalid(tmp_path):
     with pytest.raises(ValueError, match="6 to 50"):
         write_metadata(tmp_path, dataset_metadata(OWNER, "short", "arc24 library"))
-    assert not (tmp_path / kaggle.DATASET_METADATA_FILE).exists()
+    assert not (tmp_path / DATASET_METADATA_FILE).exists()
 
 
 # --- kernel metadata --------------------------------------------------------------------------------------
@@ -151,6 +162,9 @@ def test_kernel_metadata_is_valid(tmp_path):
     ({"dataset_sources": ["arc24-library"]}, "dataset source"),
     ({"model_sources": [f"{OWNER}/arc24/transformers/default"]}, "model source"),
     ({"enable_gpu": "yes"}, "true or false"),
+    ({"machine_shape": "TpuV5E8"}, "is a TPU"),
+    ({"machine_shape": "NvidiaL4x4"}, "did you mean 'NvidiaL4"),
+    ({"machine_shape": "NvidiaL4", "enable_gpu": False}, "needs enable_gpu"),
 ])
 def test_validate_kernel_metadata_catches(change, expected):
     problems = validate_kernel_metadata(_kernel(**change))
@@ -318,7 +332,7 @@ def test_wheelhouse_command_flags(tmp_path):
     assert "--platform manylinux_2_35_x86_64 --platform manylinux2014_x86_64" in text
     assert f"-r req.txt -d {tmp_path}" in text
     default = wheelhouse_command("req.txt", tmp_path, no_deps=True)
-    assert default[-1] == "--no-deps" and default[default.index("--python-version") + 1] == "3.11"
+    assert default[-1] == "--no-deps" and default[default.index("--python-version") + 1] == "3.12"  # Kaggle's now
     assert [default[i + 1] for i, a in enumerate(default) if a == "--platform"] == list(KAGGLE_PLATFORMS)
     with pytest.raises(ValueError, match="platforms"):
         wheelhouse_command("req.txt", tmp_path, platforms=[])
@@ -338,3 +352,71 @@ def test_build_wheelhouse_downloads_a_wheel(tmp_path):
     assert (out / "six-1.17.0-py2.py3-none-any.whl").is_file()
     assert (out / "requirements.txt").read_text() == "six==1.17.0\n"
     assert validate_dataset_metadata(json.loads((out / "dataset-metadata.json").read_text())) == []
+
+
+# --- Kaggle's platform, accelerators, the kernel folder, resolving the wheelhouse ---------------------------
+
+
+def test_the_platforms_are_every_manylinux_tag_of_kaggles_glibc():
+    # pip does not widen an explicit --platform: the old list (2_35, 2_31, 2_28, 2_17, 2014) found no wheel of
+    # torch 2.14's CUDA libraries (manylinux_2_27, 2_25, 2_18)
+    minors = [int(tag.split("_")[2]) for tag in KAGGLE_PLATFORMS if tag.startswith("manylinux_2_")]
+    assert minors == list(range(35, 4, -1))
+    assert {"manylinux_2_27_x86_64", "manylinux_2_25_x86_64", "manylinux_2_18_x86_64", "manylinux_2_31_x86_64",
+            "manylinux2014_x86_64", "manylinux2010_x86_64", "manylinux1_x86_64"} <= set(KAGGLE_PLATFORMS)
+    assert KAGGLE_PLATFORMS.index("manylinux2014_x86_64") == KAGGLE_PLATFORMS.index("manylinux_2_17_x86_64") + 1
+    assert manylinux_platforms((2, 28), "aarch64")[0] == "manylinux_2_28_aarch64"
+
+
+@pytest.mark.parametrize("name", ["NvidiaTeslaT4", "NvidiaL4", "NvidiaL4X1", "NvidiaH100", "NvidiaTeslaP100"])
+def test_the_kaggle_clis_gpu_machine_shapes_are_accepted(name):
+    assert accelerator_problems(name) == []
+    assert validate_kernel_metadata(_kernel(machine_shape=name)) == []
+
+
+def test_build_kernel_writes_the_notebook_and_its_metadata(tmp_path, forbid_subprocess, no_credentials):
+    result = build_kernel(tmp_path / "kernel", OWNER, accelerator="NvidiaL4")
+    meta = json.loads((tmp_path / "kernel" / "kernel-metadata.json").read_text())
+    assert meta == result.metadata and meta["machine_shape"] == "NvidiaL4" and meta["enable_internet"] is False
+    assert meta["dataset_sources"] == [f"{OWNER}/arc24-library", f"{OWNER}/arc24-model", f"{OWNER}/arc24-wheelhouse"]
+    assert (tmp_path / "kernel" / "kaggle_submission.ipynb").read_bytes() == \
+        (REPO_ROOT / "notebooks" / "kaggle_submission.ipynb").read_bytes()
+    plan = push(tmp_path / "kernel", "kernel", dry_run=True, accelerator="NvidiaTeslaT4")
+    assert plan.commands == [["kaggle", "kernels", "push", "-p", str(tmp_path / "kernel"), "--accelerator",
+                              "NvidiaTeslaT4"]]
+    with pytest.raises(ValueError, match="TPU"):
+        build_kernel(tmp_path / "other", OWNER, accelerator="TpuV6E8")
+    with pytest.raises(ValueError, match="did you mean 'NvidiaTeslaT4'"):
+        push(tmp_path / "kernel", "kernel", dry_run=True, accelerator="NvidiaTeslaT5")
+    with pytest.raises(ValueError, match="kernel only"):
+        push(tmp_path / "kernel", "dataset", dry_run=True, accelerator="NvidiaL4")
+
+
+def test_cli_builds_and_dry_runs_a_kernel_push_on_an_accelerator(tmp_path):
+    env = _clean_env(tmp_path)
+    built = _cli(["build-kernel", "--owner", OWNER, "--accelerator", "NvidiaL4", "--output-dir",
+                  str(tmp_path / "kernel")], env)
+    assert built.returncode == 0, built.stderr
+    pushed = _cli(["push", str(tmp_path / "kernel"), "--kind", "kernel", "--accelerator", "NvidiaL4", "--dry-run"], env)
+    assert f"$ kaggle kernels push -p {tmp_path / 'kernel'} --accelerator NvidiaL4" in pushed.stdout, pushed.stderr
+    refused = _cli(["build-kernel", "--owner", OWNER, "--accelerator", "T4x2", "--output-dir", str(tmp_path / "x")],
+                   env)
+    assert refused.returncode != 0 and "NvidiaTeslaT4" in refused.stderr
+
+
+def test_a_wheelhouse_needs_a_self_contained_requirements_file(tmp_path):
+    (tmp_path / "requirements.txt").write_text("-r base.txt\nvllm==0.33.0\n")
+    with pytest.raises(ValueError, match="requirements.txt:1: '-r base.txt' includes another file"):
+        requirements_file(tmp_path / "requirements.txt")
+    gpu = requirements_file("requirements-gpu.txt")
+    assert gpu == REPO_ROOT / "requirements-gpu.txt"
+    pins = pinned_requirements(gpu)
+    assert pins["vllm"] == "0.33.0" and pins["torch"] == "2.14.0" and pins["numpy"].startswith("2.3")
+
+
+def test_the_resolver_command_downloads_nothing_for_kaggles_python(tmp_path):
+    command = resolve_command("requirements-gpu.txt", tmp_path / "report.json")
+    assert command[3:6] == ["install", "--dry-run", "--ignore-installed"] and "--only-binary=:all:" in command
+    assert command[command.index("--python-version") + 1] == "3.12"
+    assert [command[i + 1] for i, a in enumerate(command) if a == "--platform"] == list(KAGGLE_PLATFORMS)
+    assert command[command.index("--report") + 1] == str(tmp_path / "report.json")

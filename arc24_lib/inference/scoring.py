@@ -54,8 +54,9 @@ def score_task(task: Task, records: list[dict[str, Any]], backend: Backend, adap
             continue
         augmentations = list({json.dumps(r["augmentation"], sort_keys=True): TaskAugmentation.from_dict(
             r["augmentation"]) for r in group}.values())
+        # a scored sequence leaves room for one generated token: vLLM refuses a prompt of max_model_len tokens
         items = scoring_prompts(task, test_index, candidates, augmentations, encoder, prompt_version, tokenizer,
-                                max_seq_len)
+                                max_seq_len - 1)
         logprobs = backend.score([prompt for _, prompt, _ in items], [answer for _, _, answer in items], adapter)
         totals, counts = np.zeros(len(candidates)), np.zeros(len(candidates), dtype=int)
         for (index, _, _), logprob in zip(items, logprobs, strict=True):

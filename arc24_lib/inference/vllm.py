@@ -30,11 +30,12 @@ def on_cpu() -> bool:
     return current_platform.is_cpu()
 
 
-def _gpu_dtype() -> str:
-    """bfloat16 where the GPU has it (L4, A100, H100), float16 on older cards such as the T4."""
-    import torch
+def gpu_dtype() -> str:
+    """bfloat16 where the GPU computes it natively (L4, A100, H100), float16 on older cards such as the T4:
+    vLLM refuses bfloat16 below compute capability 8.0."""
+    from arc24_lib.models import gpu_has_bf16
 
-    return "bfloat16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "float16"
+    return "bfloat16" if gpu_has_bf16() else "float16"
 
 
 def check_adapter(adapter_path: str, max_lora_rank: int) -> None:
@@ -80,7 +81,7 @@ class VLLMBackend:
         self.llm = LLM(
             model=path, max_model_len=max_model_len, tensor_parallel_size=tensor_parallel_size,
             gpu_memory_utilization=gpu_memory_utilization or (CPU_MEMORY_SHARE if cpu else GPU_MEMORY_SHARE),
-            enforce_eager=enforce_eager, dtype=dtype or ("float32" if cpu else _gpu_dtype()), seed=seed,
+            enforce_eager=enforce_eager, dtype=dtype or ("float32" if cpu else gpu_dtype()), seed=seed,
             enable_lora=True, max_lora_rank=max_lora_rank,
             # LoRA on the decoder's projections only, which is what our adapters train. Left to its default,
             # vLLM also wraps lm_head, and with LoRA enabled its prompt log-probabilities (augmented scoring)
@@ -147,6 +148,11 @@ class VLLMBackend:
         from vllm import SamplingParams
 
         prompt_ids, answer_ids = self._prompt_ids(prompts), self._prompt_ids(answers)
+        limit = self.llm.llm_engine.model_config.max_model_len
+        for index, (prompt, answer) in enumerate(zip(prompt_ids, answer_ids, strict=True)):
+            if len(prompt) + len(answer) >= limit:  # the engine would refuse the whole batch
+                raise ValueError(f"scoring item {index} has {len(prompt)} + {len(answer)} tokens; the engine takes "
+                                 f"fewer than max_model_len {limit} (one token is generated after it)")
         params = SamplingParams(temperature=0.0, max_tokens=1, prompt_logprobs=0)
         outputs = self.llm.generate([{"prompt_token_ids": p + a} for p, a in zip(prompt_ids, answer_ids, strict=True)],
                                     params, lora_request=self._lora_request(adapter_path), use_tqdm=False)

@@ -1,0 +1,362 @@
+"""`make kaggle-rehearsal`: a Kaggle competition run played on this machine, offline, end to end (K4).
+
+It builds the three datasets as `push` would upload them (the kaggle CLI's own file selection and zipping of
+subfolders, unpacked as Kaggle shows them under /kaggle/input/<slug>/), beside a competition folder of real
+ARC-AGI-2 evaluation tasks without solutions under the competition's file names. A fresh venv holding only
+ipykernel plays Kaggle's kernel: the notebook installs the library and the wheelhouse itself, with --no-index,
+and runs with the network cut (a network namespace, where `unshare` is allowed). The wheelhouse is the GPU set
+of requirements-gpu.txt with vllm and torch swapped for their CPU builds (vllm-cpu, the disk's CPU torch); every
+other pin is the GPU set's. The model is the embedded SmolLM2 with a LoRA adapter in `adapter/`, as the model
+dataset documents it (PEFT's initialisation: the base model's answers, so this rehearses the path, not skill).
+
+Scenarios, each checked: a clean run; a worker killed mid-run with a deadline that expires mid-run; and a run
+in which no worker gets a backend, which must fail the notebook after writing a valid fallback file.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from arc24_lib.kaggle import REPO_ROOT, build_library_dataset, build_model_dataset, build_wheelhouse_dataset
+from arc24_lib.kaggle_wheelhouse import KAGGLE_PLATFORMS
+
+logger = logging.getLogger(__name__)
+COMPETITION = "arc-prize-2025"
+CHALLENGES_FILE = "arc-agi_test_challenges.json"
+KERNEL_NAME = "arc24-rehearsal"
+OWNER = "rehearsal"
+
+
+@dataclass
+class RehearsalConfig:
+    """What the rehearsal builds and runs."""
+
+    work_dir: str = field(default="outputs/kaggle_rehearsal", metadata={"help": "everything goes here"})
+    n_tasks: int = field(default=3, metadata={"help": "smallest ARC-AGI-2 evaluation tasks in the competition file"})
+    backend: str = field(default="vllm", metadata={"help": "backend the notebook runs (vllm: vllm-cpu here)"})
+    max_seq_len: int = field(default=4096, metadata={"help": "prompt + answer tokens on this CPU"})
+    max_steps: int = field(default=2, metadata={"help": "test-time training steps per task"})
+    predictions_per_test_input: int = field(default=4, metadata={"help": "AIRV predictions per test input"})
+    deadline_s: float = field(default=1800.0, metadata={"help": "a deadline no clean run reaches"})
+    short_deadline_s: float = field(default=155.0, metadata={
+        "help": "a deadline that expires mid-run: the worker is killed on the first task and replaced (an engine "
+                "start takes ~42 s here), the replacement takes the second (~97 s: two test inputs), and no time "
+                "is left for the third"})
+    scenarios: list[str] = field(default_factory=lambda: ["clean", "crash_and_deadline", "no_backend"])
+
+
+@dataclass
+class Outcome:
+    """One scenario: what was checked, what failed, and its figures."""
+
+    name: str
+    seconds: float = 0.0
+    failures: list[str] = field(default_factory=list)
+    figures: dict[str, Any] = field(default_factory=dict)
+
+    def check(self, condition: bool, what: str) -> None:
+        if not condition:
+            self.failures.append(what)
+
+
+# --- the datasets, as pushed and as Kaggle shows them ---------------------------------------------------------
+
+def _pin(requirements: Path, name: str) -> str:
+    """The `name==version` line of a requirements file."""
+    for line in requirements.read_text().splitlines():
+        if re.match(rf"{re.escape(name)}\s*==", line.strip()):
+            return line.split("#")[0].strip()
+    raise ValueError(f"{requirements} pins no {name}")
+
+
+def stand_in_requirements(folder: Path) -> Path:
+    """requirements-gpu.txt with vllm and torch swapped for the CPU builds this machine runs, all else kept."""
+    gpu = REPO_ROOT / "requirements-gpu.txt"
+    swaps = {"vllm": _pin(REPO_ROOT / "requirements-vllm-cpu.txt", "vllm-cpu"),
+             "torch": _pin(REPO_ROOT / "requirements.txt", "torch")}
+    lines = ["# the CPU stand-in of requirements-gpu.txt for the Kaggle rehearsal (arc24_lib.kaggle_rehearsal)"]
+    for line in gpu.read_text().splitlines():
+        name = re.split(r"[=<>\[ ;#]", line.strip(), maxsplit=1)[0]
+        lines.append(swaps.pop(name) if name in swaps else line)
+    if swaps:
+        raise ValueError(f"{gpu} pins none of {sorted(swaps)}")
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / gpu.name
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def model_with_adapter(folder: Path) -> Path:
+    """The embedded model's folder with a LoRA adapter in `adapter/`, the model dataset's documented layout."""
+    from arc24_lib.models import prepare_embedded_model
+    from arc24_lib.test_time import TestTimeConfig
+    from arc24_lib.training import prepare_model
+
+    if (folder / "adapter" / "adapter_config.json").is_file():
+        return folder
+    shutil.rmtree(folder, ignore_errors=True)
+    shutil.copytree(prepare_embedded_model(), folder)
+    prepare_model(TestTimeConfig(model_path=str(folder)), "cpu").save_pretrained(folder / "adapter")
+    return folder
+
+
+def as_uploaded(folder: Path, destination: Path) -> Path:
+    """`folder` as `kaggle datasets create -p folder --dir-mode zip` uploads it and Kaggle unpacks it: the kaggle
+    CLI's own choice of files (metadata and ignored names left out), each subfolder through its own zip
+    archive, extracted under /kaggle/input/<slug>/<subfolder>/."""
+    import contextlib
+    import io
+    import zipfile
+
+    with contextlib.redirect_stdout(io.StringIO()):  # importing kaggle prints how to sign in
+        from kaggle.api.kaggle_api_extended import DEFAULT_IGNORE_PATTERNS, DirectoryArchive, KaggleApi, should_ignore
+
+    skipped = {KaggleApi.DATASET_METADATA_FILE, KaggleApi.OLD_DATASET_METADATA_FILE, KaggleApi.KERNEL_METADATA_FILE,
+               KaggleApi.MODEL_METADATA_FILE, KaggleApi.MODEL_INSTANCE_METADATA_FILE,
+               *KaggleApi.DATASET_COVER_IMAGE_FILES}
+    shutil.rmtree(destination, ignore_errors=True)
+    destination.mkdir(parents=True)
+    for entry in sorted(folder.iterdir()):
+        if entry.name in skipped or should_ignore(entry.name, entry.is_dir(), DEFAULT_IGNORE_PATTERNS):
+            continue
+        if entry.is_file():
+            shutil.copy2(entry, destination / entry.name)
+        elif entry.is_dir():
+            with DirectoryArchive(str(entry), "zip", ignore_patterns=DEFAULT_IGNORE_PATTERNS) as archive:
+                with zipfile.ZipFile(archive.path) as unpacked:
+                    unpacked.extractall(destination / Path(archive.name).stem)
+    return destination
+
+
+def competition_folder(input_dir: Path, n_tasks: int) -> Any:
+    """/kaggle/input/arc-prize-2025/: the n smallest ARC-AGI-2 evaluation tasks (none of ARC-AGI-1's evaluation
+    set, kept aside for measurement) without solutions, and a sample submission. Returns them with solutions."""
+    from arc24_lib.data import Dataset, load_builtin, save_dataset
+    from arc24_lib.partitions import smallest_tasks
+    from arc24_lib.submission import build_submission, write_json_atomic
+
+    kept_aside = set(load_builtin("arc-agi-1/evaluation").task_ids)
+    candidates = load_builtin("kaggle-2025/evaluation")
+    allowed = Dataset(candidates.name, {t.task_id: t for t in candidates if t.task_id not in kept_aside})
+    tasks = smallest_tasks(allowed, n_tasks)
+    hidden = Dataset(COMPETITION, {t.task_id: t.without_solutions() for t in tasks})
+    folder = input_dir / COMPETITION
+    save_dataset(hidden, folder / CHALLENGES_FILE, with_solutions=False)
+    write_json_atomic(build_submission(hidden), folder / "sample_submission.json")
+    return tasks
+
+
+def build_input(config: RehearsalConfig, work: Path) -> tuple[Path, Any]:
+    """/kaggle/input as the notebook sees it: the three datasets and the competition folder."""
+    build, input_dir = work / "build", work / "input"
+    started = time.perf_counter()
+    library = build_library_dataset(build / "arc24-library", OWNER).folder
+    model = build_model_dataset(model_with_adapter(work / "model_source"), build / "arc24-model", OWNER).folder
+    requirements = stand_in_requirements(work / "requirements")
+    python = f"{sys.version_info.major}.{sys.version_info.minor}"  # the disk's CPU torch is for this Python only
+    wheelhouse = build_wheelhouse_dataset(build / "arc24-wheelhouse", OWNER, requirements=requirements,
+                                          python_version=python, platforms=KAGGLE_PLATFORMS).folder
+    for folder in (library, model, wheelhouse):
+        as_uploaded(folder, input_dir / folder.name)
+    tasks = competition_folder(input_dir, config.n_tasks)
+    logger.info("datasets built and unpacked in %.0f s", time.perf_counter() - started)
+    return input_dir, tasks
+
+
+# --- the kernel: a fresh venv, a network namespace ------------------------------------------------------------
+
+def fresh_kernel(work: Path) -> Path:
+    """A new venv holding only ipykernel (the rest comes from the datasets), registered as a Jupyter kernel;
+    returns the folder to put on JUPYTER_PATH."""
+    venv, jupyter = work / "kernel_venv", work / "jupyter"
+    shutil.rmtree(venv, ignore_errors=True)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    ipykernel = _pin(REPO_ROOT / "requirements.txt", "ipykernel")
+    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", ipykernel], check=True)
+    spec = jupyter / "kernels" / KERNEL_NAME
+    spec.mkdir(parents=True, exist_ok=True)
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [str(venv / "bin" / "python"), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "arc24 Kaggle rehearsal", "language": "python"}))
+    return jupyter
+
+
+def network_cut() -> list[str]:
+    """A command prefix that runs in a network namespace with only loopback, or [] where that is not allowed."""
+    probe = ["unshare", "--net", "sh", "-c", "ip link set lo up"]
+    if shutil.which("unshare") and subprocess.run(probe, capture_output=True).returncode == 0:
+        return ["unshare", "--net", "sh", "-c", 'ip link set lo up && exec "$0" "$@"']
+    logger.warning("unshare --net is not allowed here: the notebook runs with the network reachable")
+    return []
+
+
+def kernel_environment(work: Path, jupyter: Path, faults: str) -> dict[str, str]:
+    """A clean environment, as in a Kaggle session: no pip configuration (index, find-links), no hub access."""
+    home = work / "home"
+    home.mkdir(parents=True, exist_ok=True)
+    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(home), "LANG": "C.UTF-8", "JUPYTER_PATH": str(jupyter),
+            "PIP_CONFIG_FILE": os.devnull, "PIP_DISABLE_PIP_VERSION_CHECK": "1", "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1", "VLLM_CPU_NUM_OF_RESERVED_CPU": "0", "ARC24_INJECT_FAULTS": faults,
+            "PYTHONUNBUFFERED": "1"}
+
+
+def run_notebook(work: Path, name: str, parameters: dict[str, Any], environment: dict[str, str],
+                 prefix: list[str]) -> tuple[int, Path, str]:
+    """papermill (from this venv) on the submission notebook in the rehearsal kernel; (exit code, executed
+    notebook, papermill's output)."""
+    executed = work / "executed" / f"{name}.ipynb"
+    executed.parent.mkdir(parents=True, exist_ok=True)
+    parameter_file = work / "executed" / f"{name}.json"
+    parameter_file.write_text(json.dumps(parameters))  # JSON is YAML, which papermill reads
+    notebook = REPO_ROOT / "notebooks" / "kaggle_submission.ipynb"
+    command = [*prefix, sys.executable, "-m", "papermill", str(notebook), str(executed), "-k", KERNEL_NAME,
+               "-l", "python", "-f", str(parameter_file), "--cwd", parameters["work_dir"], "--no-progress-bar"]
+    completed = subprocess.run(command, env=environment, capture_output=True, text=True)
+    return completed.returncode, executed, completed.stdout + completed.stderr
+
+
+# --- the scenarios ---------------------------------------------------------------------------------------------
+
+def _notebook_text(executed: Path) -> str:
+    if not executed.is_file():
+        return ""
+    cells = json.loads(executed.read_text())["cells"]
+    return "\n".join("".join(output.get("text", "")) + "".join(output.get("traceback", []))
+                     for cell in cells for output in cell.get("outputs", []))
+
+
+def _score(submission: dict[str, Any], solutions: Any) -> float:
+    """The competition's score: per task the share of test inputs that one of the two attempts gets right."""
+    per_task = []
+    for task in solutions:
+        entries = submission[task.task_id]
+        per_task.append(sum(any(entry[key] == test.output.tolist() for key in ("attempt_1", "attempt_2"))
+                            for entry, test in zip(entries, task.test, strict=True)) / len(task.test))
+    return sum(per_task) / len(per_task)
+
+
+def play(name: str, config: RehearsalConfig, work: Path, input_dir: Path, solutions: Any, jupyter: Path,
+         prefix: list[str]) -> Outcome:
+    """Run one scenario and check what a competitor would need of it."""
+    from arc24_lib.data import load_dataset
+    from arc24_lib.inference.airv import read_predictions
+    from arc24_lib.submission import NO_ANSWER, validate_submission
+
+    ids = solutions.task_ids
+    faults = {"clean": "", "crash_and_deadline": f"crash={ids[0]}", "no_backend": "backend=all"}[name]
+    folder = work / name
+    shutil.rmtree(folder, ignore_errors=True)
+    (folder / "working").mkdir(parents=True)
+    parameters = {
+        "challenges_path": str(input_dir / COMPETITION / CHALLENGES_FILE),
+        "submission_path": str(folder / "working" / "submission.json"), "work_dir": str(folder / "working"),
+        "library_dir": str(input_dir / "arc24-library"), "wheelhouse_dir": str(input_dir / "arc24-wheelhouse"),
+        "model_path": str(input_dir / "arc24-model"), "backend": config.backend, "max_seq_len": config.max_seq_len,
+        "max_steps": config.max_steps, "predictions_per_test_input": config.predictions_per_test_input,
+        "deadline_s": config.short_deadline_s if name == "crash_and_deadline" else config.deadline_s,
+        "seconds_per_step": 8.0, "seconds_per_prediction": 2.0, "seconds_per_score": 0.2, "max_worker_restarts": 1}
+    outcome, started = Outcome(name), time.perf_counter()
+    code, executed, output = run_notebook(folder, name, parameters, kernel_environment(work, jupyter, faults), prefix)
+    outcome.seconds = round(time.perf_counter() - started, 1)
+    (folder / "papermill.log").write_text(output)
+    log_path = folder / "working" / "run.log"
+    log, notebook = (log_path.read_text() if log_path.is_file() else ""), _notebook_text(executed)
+    submission_path = folder / "working" / "submission.json"
+    submission = json.loads(submission_path.read_text()) if submission_path.is_file() else {}
+    hidden = load_dataset(parameters["challenges_path"])
+    outcome.check(bool(submission) and validate_submission(submission, hidden) == [],
+                  "submission.json is valid for every task and test input")
+    records = [r for path in (folder / "working").glob("inference_*/predictions.jsonl") for r in read_predictions(path)]
+    answered = sorted({r["task_id"] for r in records if r.get("n_tokens")})
+    backends = {r["task_id"]: r["backend"] for r in map(json.loads, _lines(folder / "working" / "task_results.jsonl"))}
+    outcome.figures = {"answered": answered, "backends": backends, "exit_code": code,
+                       "score": round(_score(submission, solutions), 3) if submission else None}
+    if submission and records:
+        from arc24_lib.evaluation import evaluate
+
+        attempts = {t: [[e["attempt_1"], e["attempt_2"]] for e in entries] for t, entries in submission.items()}
+        outcome.figures["metrics"] = evaluate(records, attempts, solutions)["summary"]
+    installed = re.search(r"arc24 \S+ from (\S+)", notebook)
+    outcome.check(installed is not None and "kernel_venv" in installed.group(1),
+                  "arc24_lib is imported from the wheel installed in the kernel's venv, not the checkout")
+    if name == "no_backend":
+        outcome.check(code != 0 and "no task of" in output, "the notebook fails, naming the all-fallback run")
+        outcome.check(all(e["attempt_1"] == NO_ANSWER for entries in submission.values() for e in entries),
+                      "every answer is the fallback")
+        return outcome
+    outcome.check(code == 0, f"the notebook runs to the end (papermill exit code {code}; see "
+                             f"{folder / 'papermill.log'})")
+    outcome.check("Traceback" not in log and "Traceback" not in notebook, "no traceback in run.log or the notebook")
+    outcome.check(set(backends.values()) <= {config.backend} and backends, f"every task ran on {config.backend}")
+    outcome.check(f"starting from adapter {input_dir / 'arc24-model' / 'adapter'}" in log,
+                  "test-time training starts from the model dataset's adapter/")
+    if name == "clean":
+        outcome.check(answered == sorted(ids), "the model answered every task")
+        grids = {(r["task_id"], r["test_index"]): [] for r in records}
+        for record in records:
+            if record.get("grid") is not None:
+                grids[record["task_id"], record["test_index"]].append(record["grid"])
+        outcome.check(any(grids.values()) and all(submission[task][test]["attempt_1"] in found
+                                                  for (task, test), found in grids.items() if found),
+                      "where the model wrote a grid, the first attempt is one of its grids, not the fallback")
+    else:
+        outcome.check("died (signal SIGKILL)" in log and "worker 0 restarted" in log,
+                      "the killed worker is reported and replaced")
+        outcome.check(ids[0] not in answered and all(e["attempt_1"] == NO_ANSWER for e in submission.get(ids[0], [])),
+                      "the task the worker died on keeps its fallback")
+        outcome.check(ids[1] in answered, "the replacement answered the next task")
+        outcome.check("were not run before the deadline" in log and ids[2] not in answered,
+                      "the deadline leaves the last task to its fallback, and says so")
+    return outcome
+
+
+def _lines(path: Path) -> list[str]:
+    return path.read_text().splitlines() if path.is_file() else []
+
+
+def rehearse(config: RehearsalConfig) -> list[Outcome]:
+    """Build, install, run every scenario; write outcomes.json and return the outcomes."""
+    work = Path(config.work_dir).resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    input_dir, solutions = build_input(config, work)
+    jupyter = fresh_kernel(work)
+    prefix = network_cut()
+    outcomes = []
+    for name in config.scenarios:
+        logger.info("scenario %s", name)
+        outcomes.append(play(name, config, work, input_dir, solutions, jupyter, prefix))
+        logger.info("scenario %s: %.0f s, %s", name, outcomes[-1].seconds, outcomes[-1].failures or "all checks pass")
+    summary = {"seconds": round(time.perf_counter() - started, 1), "network_cut": bool(prefix),
+               "config": asdict(config), "outcomes": [asdict(o) for o in outcomes]}
+    (work / "outcomes.json").write_text(json.dumps(summary, indent=2, default=str))
+    return outcomes
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command line: rehearse and exit non-zero when any check fails."""
+    from arc24_lib.config import parse_config
+
+    config = parse_config(RehearsalConfig, argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    outcomes = rehearse(config)
+    print("| scenario | seconds | score | answered | checks |\n|---|---|---|---|---|")
+    for outcome in outcomes:
+        print(f"| {outcome.name} | {outcome.seconds:.0f} | {outcome.figures.get('score')} | "
+              f"{len(outcome.figures.get('answered', []))} | {'; '.join(outcome.failures) or 'all pass'} |")
+    if any(outcome.failures for outcome in outcomes):
+        sys.exit("the Kaggle rehearsal failed; see outputs in " + config.work_dir)
+
+
+if __name__ == "__main__":
+    main()
