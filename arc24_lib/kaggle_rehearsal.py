@@ -113,7 +113,8 @@ def model_with_adapter(folder: Path) -> Path:
 def as_uploaded(folder: Path, destination: Path) -> Path:
     """`folder` as `kaggle datasets create -p folder --dir-mode zip` uploads it and Kaggle unpacks it: the kaggle
     CLI's own choice of files (metadata and ignored names left out), each subfolder through its own zip
-    archive, extracted under /kaggle/input/<slug>/<subfolder>/."""
+    archive, extracted under /kaggle/input/<slug>/<subfolder>/ (Kaggle's backend unpacks the archives the CLI
+    makes of subfolders into the same hierarchy: Kaggle/kaggle-cli#111)."""
     import contextlib
     import io
     import zipfile
@@ -343,6 +344,21 @@ def rehearse(config: RehearsalConfig) -> list[Outcome]:
     return outcomes
 
 
+def table(outcomes: list[Outcome]) -> str:
+    """The outcomes as a markdown table, with the metrics against the known solutions."""
+    lines = ["| scenario | seconds | tasks answered | score | correct size | correct pixels | checks |",
+             "|---|---|---|---|---|---|---|"]
+    def figure(value: Any) -> str:
+        return "-" if value is None else f"{value:.3f}"
+
+    for outcome in outcomes:
+        metrics = outcome.figures.get("metrics") or {}
+        lines.append(f"| {outcome.name} | {outcome.seconds:.0f} | {len(outcome.figures.get('answered', []))} | "
+                     f"{figure(outcome.figures.get('score'))} | {figure(metrics.get('correct_size'))} | "
+                     f"{figure(metrics.get('correct_pixels'))} | {'; '.join(outcome.failures) or 'all pass'} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Command line: rehearse and exit non-zero when any check fails."""
     from arc24_lib.config import parse_config
@@ -350,10 +366,7 @@ def main(argv: list[str] | None = None) -> None:
     config = parse_config(RehearsalConfig, argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     outcomes = rehearse(config)
-    print("| scenario | seconds | score | answered | checks |\n|---|---|---|---|---|")
-    for outcome in outcomes:
-        print(f"| {outcome.name} | {outcome.seconds:.0f} | {outcome.figures.get('score')} | "
-              f"{len(outcome.figures.get('answered', []))} | {'; '.join(outcome.failures) or 'all pass'} |")
+    print(table(outcomes))
     if any(outcome.failures for outcome in outcomes):
         sys.exit("the Kaggle rehearsal failed; see outputs in " + config.work_dir)
 
