@@ -125,9 +125,9 @@ def build_model_dataset(model_dir: str | Path, output_dir: str | Path | None, ow
                         license_name: str = DEFAULT_LICENSE) -> BuildResult:
     """Copy a model folder (merged, or base + adapter/; `embedded`: the embedded SmolLM2), subfolders included,
     into a dataset folder."""
-    from arc24_lib.models import EMBEDDED, resolve_model_path
+    from arc24_lib.models import resolve_model_path
 
-    source = Path(resolve_model_path(model_dir) if str(model_dir) == EMBEDDED else model_dir)
+    source = Path(resolve_model_path(model_dir))  # `embedded` → its converted folder; any other path as it is
     if not source.is_dir() or not any(source.iterdir()):
         raise ValueError(f"model folder {str(source)!r} is missing or empty; pass a saved model or adapter folder")
     meta = dataset_metadata(owner, slug, title, license_name, "An arc24 model folder (a merged model, or a base "
@@ -295,8 +295,7 @@ def _parser() -> argparse.ArgumentParser:
                                   "(pip's resolver, binary wheels only, nothing downloaded)")
     resolve.add_argument("--requirements", default="requirements-gpu.txt")
     resolve.add_argument("--python-version", default=KAGGLE_PYTHON_VERSION)
-    for sub, slug in ((library, "arc24-library"), (model, "arc24-model"), (wheelhouse, "arc24-wheelhouse"),
-                      (kernel, "arc24-submission")):
+    for sub, slug in zip((library, model, wheelhouse, kernel), (*DATASET_SLUGS, "arc24-submission"), strict=True):
         sub.add_argument("--owner", required=True, help="your Kaggle user or organization slug")
         sub.add_argument("--slug", default=slug)
         sub.add_argument("--title", default=slug.replace("-", " "))

@@ -21,7 +21,6 @@ DATASET_LICENSES = frozenset((
     "GPL-3.0").split())
 DEFAULT_LICENSE = "apache-2.0"  # the project's license, as Kaggle datasets spell it
 PLACEHOLDERS = ("INSERT_SLUG_HERE", "INSERT_TITLE_HERE")  # what `kaggle datasets init` writes
-PLACEHOLDERS = ("INSERT_SLUG_HERE", "INSERT_TITLE_HERE")  # what `kaggle datasets init` writes
 _SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")  # the CLI's _validate_slug_syntax
 _OWNER_SLUG = re.compile(r"^[a-z0-9]+(?:[_-][a-z0-9]+)*$")  # owners may also use underscores
 # The kaggle CLI's machine shapes (`kaggle kernels push --accelerator`, or `machine_shape` in

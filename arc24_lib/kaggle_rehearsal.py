@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from arc24_lib.kaggle import REPO_ROOT, build_library_dataset, build_model_dataset, build_wheelhouse_dataset
-from arc24_lib.kaggle_wheelhouse import KAGGLE_PLATFORMS
+from arc24_lib.kaggle_wheelhouse import KAGGLE_PLATFORMS, pinned_requirements
 
 logger = logging.getLogger(__name__)
 COMPETITION = "arc-prize-2025"
@@ -72,11 +72,11 @@ class Outcome:
 # --- the datasets, as pushed and as Kaggle shows them ---------------------------------------------------------
 
 def _pin(requirements: Path, name: str) -> str:
-    """The `name==version` line of a requirements file."""
-    for line in requirements.read_text().splitlines():
-        if re.match(rf"{re.escape(name)}\s*==", line.strip()):
-            return line.split("#")[0].strip()
-    raise ValueError(f"{requirements} pins no {name}")
+    """`name==version` as a requirements file pins it."""
+    pins = pinned_requirements(requirements)
+    if name not in pins:
+        raise ValueError(f"{requirements} pins no {name}")
+    return f"{name}=={pins[name]}"
 
 
 def stand_in_requirements(folder: Path) -> Path:

@@ -242,23 +242,25 @@ def _solve_one(task_id: str, dataset: Dataset, config: KaggleRunConfig, plan: An
     return result
 
 
-def run_worker(worker: int, config: KaggleRunConfig, task_ids: Any, deadline: float, plan: Any) -> list[dict]:
-    """Take tasks from `task_ids` (a queue or a list) until it is empty or the deadline is near."""
+def _time_for_a_task(plan: Any, deadline: float) -> bool:
+    """Whether a quarter of a planned task still fits before the deadline: the rule for taking a task."""
+    return time.time() + plan.seconds_per_task * 0.25 < deadline
+
+
+def run_worker(worker: int, config: KaggleRunConfig, pending: Any, deadline: float, plan: Any) -> list[dict]:
+    """Take tasks from the `pending` queue until it is empty or the deadline is near."""
     dataset = load_dataset(config.challenges_path, skip_bad=True)
     name, backend = build_backend(config, worker)
     logger.info("worker %d: %s backend on %s, starting from adapter %s", worker, name, config.model_path,
                 config.start_adapter)
     results = []
-    pending = queue.SimpleQueue() if isinstance(task_ids, list) else task_ids
-    for task_id in task_ids if isinstance(task_ids, list) else []:
-        pending.put(task_id)
     try:
         while True:
             try:
                 task_id = pending.get(timeout=POLL_S)
             except queue.Empty:
                 break
-            if time.time() + plan.seconds_per_task * 0.25 > deadline:
+            if not _time_for_a_task(plan, deadline):
                 logger.warning("worker %d: deadline near; task %s and the rest keep their current answers", worker,
                                task_id)
                 break
@@ -287,7 +289,7 @@ def run_workers(config: KaggleRunConfig, task_ids: list[str], n_workers: int, de
         shared.put(task_id)
 
     def work_left() -> bool:
-        return not shared.empty() and time.time() + plan.seconds_per_task * 0.25 < deadline
+        return not shared.empty() and _time_for_a_task(plan, deadline)
 
     return supervise(run_worker, (config, shared, deadline, plan), n_workers, work_left,
                      deadline + config.stop_grace_s, config.max_worker_restarts, log_path)
