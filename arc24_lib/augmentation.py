@@ -1,4 +1,4 @@
-"""Task augmentations that revert exactly (A1) and problem augmentations that make new tasks (A2)."""
+"""Task augmentations that revert exactly (A1): geometry, colours and example order."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from arc24_lib.data import MAX_SIDE, N_COLORS, Example, Grid, Task
+from arc24_lib.data import N_COLORS, Example, Grid, Task
 
 # Geometry index = quarter_turns + 4 * transpose: rotate the grid `quarter_turns` quarter turns
 # anticlockwise (as np.rot90 does), then transpose it when the index is 4 or more.
@@ -16,11 +16,6 @@ GEOMETRY_NAMES = ("identity", "rotate90", "rotate180", "rotate270",
                   "transpose", "rotate90+transpose", "rotate180+transpose", "rotate270+transpose")
 N_GEOMETRIES = len(GEOMETRY_NAMES)
 IDENTITY_COLOR_MAP = tuple(range(N_COLORS))
-# Named subsets of the geometries. "flips" keeps rows as rows (identity, half turn, left-right and
-# up-down mirrors), so a rule about rows stays a rule about rows in every frame; "diagonal-flips"
-# keeps a transpose a transpose (identity, half turn, the two diagonal mirrors).
-GEOMETRY_SETS: dict[str, tuple[int, ...]] = {"all": tuple(range(N_GEOMETRIES)), "flips": (0, 2, 5, 7),
-                                             "diagonal-flips": (0, 2, 4, 6), "identity": (0,)}
 
 
 def all_geometries() -> tuple[int, ...]:
@@ -123,45 +118,36 @@ class TaskAugmentation:
 
 @dataclass
 class AugmentationConfig:
-    """Which task augmentations `sample_augmentation` draws."""
+    """Which task augmentations training samples draw (`sample_augmentation`), and inference spreads
+    its predictions over (`inference_augmentations`, which never swaps pairs nor keeps the frame).
+    Test-time training and the inference that uses its adapters share one (`per_task_augmentation`)."""
 
-    geometric: bool = field(default=True, metadata={"help": "rotate/transpose: one of the 8 geometries"})
-    permute_colors: bool = field(default=True, metadata={"help": "apply a random colour permutation"})
+    geometric: bool = field(default=True, metadata={"help": "rotations and flips: the 8 geometries"})
+    permute_colors: bool = field(default=True, metadata={"help": "random colour permutations"})
     keep_background_probability: float = field(default=1.0, metadata={
         "help": "chance (0-1) that colour 0 stays fixed when colours are permuted"})
-    shuffle_train_pairs: bool = field(default=True, metadata={"help": "shuffle the order of train pairs"})
-    swap_train_and_test: bool = field(default=True, metadata={
-        "help": "pick the test pairs at random among all pairs; only for tasks with known test outputs"})
-    one_kind: bool = field(default=False, metadata={
-        "help": "each augmentation changes the geometry or the colours, not both, half the time each; so "
-                "a task whose rule depends on the frame (transpose) or on the colours (a colour map) still "
-                "shows its own rule in half the samples"})
-    geometries: str = field(default="all", metadata={
-        "help": f"which geometries `geometric` draws from: one of {sorted(GEOMETRY_SETS)}"})
     keep_rule_colors: bool = field(default=False, metadata={
-        "help": "the rule's own colours (`rule_colors`: in every known output and no input, like the 5 of "
-                "9565186b, or those of a fixed recolouring) stay fixed when colours are permuted, as the "
-                "background does"})
+        "help": "the rule's own colours (`rule_colors`: in every known output and no input, or those of a fixed "
+                "recolouring) stay fixed when colours are permuted, as the background does"})
+    shuffle_train_pairs: bool = field(default=True, metadata={"help": "random order of the train pairs"})
+    swap_train_and_test: bool = field(default=True, metadata={
+        "help": "training: pick the test pairs at random among all pairs (tasks with known test outputs)"})
     own_frame_probability: float = field(default=0.0, metadata={
-        "help": "chance (0-1) that a geometric sample keeps the task's own frame; colours are still permuted"})
+        "help": "training: chance (0-1) that a sample keeps the task's own frame; colours are still permuted"})
 
     def __post_init__(self) -> None:
-        check_geometry_set(self.geometries)
         if not 0.0 <= self.own_frame_probability <= 1.0:
             raise ValueError(f"own_frame_probability is {self.own_frame_probability!r}; it must be between 0 and 1")
-        if self.one_kind and self.own_frame_probability > 0:
-            raise ValueError("one_kind already keeps the own frame in half the samples; "
-                             "leave own_frame_probability at 0 with it")
         if not 0.0 <= self.keep_background_probability <= 1.0:
             raise ValueError(f"keep_background_probability is {self.keep_background_probability!r}; "
                              "it must be between 0 and 1")
 
 
-def check_geometry_set(name: str) -> tuple[int, ...]:
-    """The geometry indices of a named set; a clear error for an unknown name."""
-    if name not in GEOMETRY_SETS:
-        raise ValueError(f"geometries is {name!r}; choose one of {sorted(GEOMETRY_SETS)}")
-    return GEOMETRY_SETS[name]
+def per_task_augmentation() -> AugmentationConfig:
+    """Test-time training's augmentation, and its inference's: the rule's own colours kept, and half
+    the samples in the task's own frame, so a rule that a rotation changes (a transpose) shows its
+    own form in most samples (measured in bench/README.md)."""
+    return AugmentationConfig(keep_rule_colors=True, own_frame_probability=0.5)
 
 
 def identity_augmentation(task: Task) -> TaskAugmentation:
@@ -223,14 +209,11 @@ def sample_augmentation(task: Task, rng: np.random.Generator,
                         config: AugmentationConfig | None = None) -> TaskAugmentation:
     """A random augmentation of `task` drawn as `config` says."""
     config = config or AugmentationConfig()
-    geometric, permute_colors = config.geometric, config.permute_colors
-    if config.one_kind and geometric and permute_colors:
-        geometric = bool(rng.random() < 0.5)
-        permute_colors = not geometric
-    elif geometric and config.own_frame_probability > 0:
+    geometric = config.geometric
+    if geometric and config.own_frame_probability > 0:
         geometric = bool(rng.random() >= config.own_frame_probability)
-    geometry = int(rng.choice(GEOMETRY_SETS[config.geometries])) if geometric else 0
-    color_map = _sample_color_map(rng, config, task) if permute_colors else IDENTITY_COLOR_MAP
+    geometry = int(rng.choice(all_geometries())) if geometric else 0
+    color_map = _sample_color_map(rng, config, task) if config.permute_colors else IDENTITY_COLOR_MAP
     train_order, test_order = _sample_order(task, rng, config)
     return TaskAugmentation(geometry, color_map, train_order, test_order)
 
@@ -277,29 +260,19 @@ def revert_task(augmented_task: Task, augmentation: TaskAugmentation) -> Task:
 
 def inference_augmentations(task: Task, n: int, rng: np.random.Generator,
                             config: AugmentationConfig | None = None) -> list[TaskAugmentation]:
-    """N distinct-where-possible augmentations without swap; identity first, geometries cycle the set.
-    With `config.one_kind`, they take turns: a new geometry in the task's own colours, then the
-    task's own frame in new colours."""
+    """N distinct-where-possible augmentations without swap; identity first, then the geometries in
+    random cycles (the training-only `own_frame_probability` plays no part here)."""
     if n < 1:
         raise ValueError(f"n is {n!r}; ask for at least one augmentation")
-    config = replace(config or AugmentationConfig(), swap_train_and_test=False)
-    chosen = np.array(GEOMETRY_SETS[config.geometries] if config.geometric else (0,))
-    others = chosen[chosen != 0]
-    alternate = config.one_kind and len(others) > 0 and config.permute_colors
-    geometries = [0, *(int(g) for g in rng.permutation(others))]
+    config = replace(config or AugmentationConfig(), swap_train_and_test=False, own_frame_probability=0.0)
+    chosen = np.array(all_geometries() if config.geometric else (0,))
+    geometries = [0, *(int(g) for g in rng.permutation(chosen[chosen != 0]))]
     while len(geometries) < n:
         geometries.extend(int(g) for g in rng.permutation(chosen))
-    if alternate:  # odd positions: another geometry, own colours; even ones: own frame, new colours
-        turns = geometries[1:len(chosen)]  # the first cycle, identity excluded
-        while len(turns) < n // 2:  # one turn per odd position
-            turns.extend(int(g) for g in rng.permutation(others))
-        geometries = [0] + [turns[k // 2] if k % 2 == 0 else 0 for k in range(n - 1)]
     augmentations = [identity_augmentation(task)]
-    for position, geometry in enumerate(geometries[1:n], start=1):
-        own_colors = alternate and position % 2 == 1
-        kind = replace(config, one_kind=False, permute_colors=config.permute_colors and not own_colors)
+    for geometry in geometries[1:n]:
         for _ in range(10):  # a few draws to avoid repeating an augmentation already chosen
-            augmentation = replace(sample_augmentation(task, rng, kind), geometry=geometry if config.geometric else 0)
+            augmentation = replace(sample_augmentation(task, rng, config), geometry=geometry if config.geometric else 0)
             if augmentation not in augmentations:
                 break
         augmentations.append(augmentation)
@@ -315,145 +288,3 @@ def sample_pool_task(task: Task, rng: np.random.Generator) -> Task:
     chosen = rng.choice(len(task.train), size=task.n_train + 1, replace=False)
     pairs = [task.train[int(i)] for i in chosen]
     return Task(task.task_id, pairs[:-1], pairs[-1:])
-
-
-# --- A2: problem augmentation -------------------------------------------------------------
-
-PROBLEM_KINDS = ("geometry", "padding", "upscale", "mirror")
-PROBLEM_TARGETS = ("inputs", "outputs")
-
-
-@dataclass(frozen=True)
-class ProblemAugmentation:
-    """One transform applied to every input (or every output) of a task, making a new task."""
-
-    kind: str
-    target: str
-    params: tuple[tuple[str, int], ...] = ()
-
-    def __post_init__(self) -> None:
-        if self.kind not in PROBLEM_KINDS:
-            raise ValueError(f"kind is {self.kind!r}; choose one of {PROBLEM_KINDS}")
-        if self.target not in PROBLEM_TARGETS:
-            raise ValueError(f"target is {self.target!r}; choose one of {PROBLEM_TARGETS}")
-        items = self.params.items() if isinstance(self.params, Mapping) else self.params
-        object.__setattr__(self, "params", tuple(sorted((str(k), int(v)) for k, v in items)))
-
-    @property
-    def parameters(self) -> dict[str, int]:
-        """The parameters as a dict."""
-        return dict(self.params)
-
-    @property
-    def name(self) -> str:
-        """Short readable form, e.g. `upscale(factor=2)@outputs`."""
-        return f"{self.kind}({','.join(f'{k}={v}' for k, v in self.params)})@{self.target}"
-
-    def __str__(self) -> str:
-        return self.name
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly form; `from_dict` reads it back."""
-        return {"kind": self.kind, "target": self.target, "params": self.parameters}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ProblemAugmentation:
-        """Rebuild a problem augmentation written by `to_dict`."""
-        return cls(data["kind"], data["target"], data.get("params", {}))
-
-    def apply_to_grid(self, grid: Grid) -> Grid:
-        """Transform one grid."""
-        p = self.parameters
-        if self.kind == "geometry":
-            return apply_geometry(grid, p["geometry"])
-        if self.kind == "padding":
-            return np.pad(grid, p["width"], constant_values=p["color"])
-        if self.kind == "upscale":
-            return np.repeat(np.repeat(grid, p["factor"], axis=0), p["factor"], axis=1)
-        mirror = np.flip(grid, axis=p["axis"])  # axis 0: upside down, stacked; 1: left-right, side by side
-        return np.concatenate((mirror, grid) if p["mirror_first"] else (grid, mirror), axis=p["axis"])
-
-
-@dataclass
-class ProblemAugmentationConfig:
-    """How often and which problem augmentations `sample_problem_augmentation` draws."""
-
-    probability: float = field(default=0.0, metadata={"help": "chance (0-1) that a sample gets one"})
-    target: str = field(default="either", metadata={
-        "help": "grids to transform", "choices": ("inputs", "outputs", "either")})
-    weights: dict[str, float] = field(default_factory=lambda: dict.fromkeys(PROBLEM_KINDS, 1.0), metadata={
-        "help": f"relative weight of each kind {PROBLEM_KINDS}; a missing kind has weight 0"})
-    max_padding_width: int = field(default=3, metadata={"help": "padding border width is 1 to this"})
-    max_upscale_factor: int = field(default=3, metadata={"help": "upscale factor is 2 to this"})
-
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.probability <= 1.0:
-            raise ValueError(f"probability is {self.probability!r}; it must be between 0 and 1")
-        if self.target not in (*PROBLEM_TARGETS, "either"):
-            raise ValueError(f"target is {self.target!r}; choose inputs, outputs or either")
-        if set(self.weights) - set(PROBLEM_KINDS) or any(not w >= 0 for w in self.weights.values()):
-            raise ValueError(f"weights {self.weights} must be non-negative, for kinds among {PROBLEM_KINDS}")
-        if not any(weight > 0 for weight in self.weights.values()):
-            raise ValueError(f"weights {self.weights} are all zero; give at least one kind a weight")
-        if self.max_padding_width < 1 or self.max_upscale_factor < 2:
-            raise ValueError(f"max_padding_width is {self.max_padding_width!r} (needs >= 1) and "
-                             f"max_upscale_factor is {self.max_upscale_factor!r} (needs >= 2)")
-
-
-def _target_grids(task: Task, target: str) -> list[Grid]:
-    key = "input" if target == "inputs" else "output"
-    return [getattr(e, key) for e in task.examples if getattr(e, key) is not None]
-
-
-def _options(kind: str, rows: int, cols: int, config: ProblemAugmentationConfig) -> list[dict[str, int]]:
-    """Every parameter choice of `kind` that keeps grids of up to rows × cols within 30 × 30."""
-    side = max(rows, cols)
-    if kind == "geometry":
-        return [{"geometry": g} for g in range(1, N_GEOMETRIES)]
-    if kind == "padding":
-        return [{"width": w, "color": c} for w in range(1, config.max_padding_width + 1)
-                if side + 2 * w <= MAX_SIDE for c in range(N_COLORS)]
-    if kind == "upscale":
-        return [{"factor": f} for f in range(2, config.max_upscale_factor + 1) if side * f <= MAX_SIDE]
-    return [{"axis": axis, "mirror_first": first} for axis, size in ((0, rows), (1, cols))
-            if 2 * size <= MAX_SIDE for first in (0, 1)]
-
-
-def sample_problem_augmentation(task: Task, rng: np.random.Generator,
-                                config: ProblemAugmentationConfig) -> ProblemAugmentation | None:
-    """A random problem augmentation that fits within 30 × 30, or None (by chance or if none fits)."""
-    if not rng.random() < config.probability:
-        return None
-    target = config.target if config.target != "either" else PROBLEM_TARGETS[int(rng.integers(2))]
-    grids = _target_grids(task, target)
-    if not grids:
-        return None
-    rows, cols = max(g.shape[0] for g in grids), max(g.shape[1] for g in grids)
-    options = {kind: _options(kind, rows, cols, config) for kind in PROBLEM_KINDS
-               if config.weights.get(kind, 0) > 0}
-    kinds = [kind for kind, choices in options.items() if choices]
-    if not kinds:
-        return None
-    weights = np.array([config.weights[kind] for kind in kinds], dtype=float)
-    kind = kinds[int(rng.choice(len(kinds), p=weights / weights.sum()))]
-    params = options[kind][int(rng.integers(len(options[kind])))]
-    return ProblemAugmentation(kind, target, params)
-
-
-def apply_problem_augmentation(task: Task, problem_augmentation: ProblemAugmentation | None) -> Task:
-    """The task with every input (or every output) transformed; None leaves it unchanged."""
-    if problem_augmentation is None:
-        return task
-    on_inputs = problem_augmentation.target == "inputs"
-
-    def change(example: Example) -> Example:
-        grid = example.input if on_inputs else example.output
-        if grid is None:
-            return example
-        new = problem_augmentation.apply_to_grid(grid)
-        if max(new.shape) > MAX_SIDE:
-            raise ValueError(f"{problem_augmentation} makes a {new.shape} grid in task {task.task_id}; "
-                             f"grids must be at most {MAX_SIDE} per side")
-        return Example(new, example.output) if on_inputs else Example(example.input, new)
-
-    return Task(task.task_id, [change(e) for e in task.train], [change(e) for e in task.test], task.n_train)

@@ -1,5 +1,9 @@
 """Stage configs as dataclasses: strict building from dicts (papermill parameters, JSON), a
-command-line parser from the fields, and saving beside the results."""
+command-line parser from the fields, and saving beside the results.
+
+A field whose type is a config dataclass nests it: in a dict it is a dict of the fields to
+change (the others keep the field's default), on the command line each of its fields is a
+dotted flag (`--test_time.max_steps 50`)."""
 
 from __future__ import annotations
 
@@ -15,16 +19,23 @@ from typing import Any, TypeVar
 Config = TypeVar("Config")
 
 
-def _check_value(name: str, value: Any, annotation: Any) -> Any:
-    """The value converted to the field's type where that is lossless; TypeError otherwise."""
+def _check_value(name: str, value: Any, annotation: Any, default: Any = None) -> Any:
+    """The value converted to the field's type where that is lossless; TypeError otherwise. A dict
+    for a nested config changes the fields it names of `default` (or of the nested class's defaults)."""
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if dataclasses.is_dataclass(annotation):
+        if isinstance(value, annotation):
+            return value
+        if not isinstance(value, dict):
+            raise TypeError(f"{name} must be a mapping of {annotation.__name__} fields, got {value!r}")
+        return config_from_dict(annotation, value, default if isinstance(default, annotation) else None)
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
         errors = []
         for option in (a for a in args if a is not type(None)):
             try:
-                return _check_value(name, value, option)
+                return _check_value(name, value, option, default)
             except TypeError as error:
                 errors.append(str(error))
         raise TypeError(errors[0])
@@ -53,33 +64,45 @@ def _check_value(name: str, value: Any, annotation: Any) -> Any:
     return value
 
 
-def config_from_dict(cls: type[Config], values: dict[str, Any]) -> Config:
-    """Build a config dataclass from a dict, rejecting unknown keys and values of the wrong type."""
+def unknown_names_error(owner: str, unknown: list[str], known: list[str]) -> ValueError:
+    """The error for misspelled names, each with its closest known name where there is one."""
+    close = {k: difflib.get_close_matches(k, known, n=1, cutoff=0.75) for k in sorted(unknown)}
+    hints = "; ".join(f"{k!r} (did you mean {c[0]!r}?)" if c else repr(k) for k, c in close.items())
+    return ValueError(f"unknown {owner} field(s): {hints}; known fields: {', '.join(known)}")
+
+
+def config_from_dict(cls: type[Config], values: dict[str, Any], base: Config | None = None) -> Config:
+    """Build a config dataclass from a dict, rejecting unknown keys and values of the wrong type.
+    Fields the dict does not name keep their values in `base`, or else their defaults."""
     known = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - set(known))
     if unknown:
-        close = {k: difflib.get_close_matches(k, known, n=1, cutoff=0.75) for k in unknown}
-        hints = "; ".join(f"{k!r} (did you mean {c[0]!r}?)" if c else repr(k) for k, c in close.items())
-        raise ValueError(f"unknown {cls.__name__} field(s): {hints}; known fields: {', '.join(known)}")
+        raise unknown_names_error(cls.__name__, unknown, list(known))
     hints = typing.get_type_hints(cls)
     converted = {}
     for key, value in values.items():
+        default = getattr(base, key) if base is not None else library_default(cls, key, None)
         try:
-            converted[key] = _check_value(key, value, hints[key])
+            converted[key] = _check_value(key, value, hints[key], default)
         except TypeError as error:
             raise ValueError(f"{cls.__name__}: {error}") from None
-    return cls(**converted)
+    return dataclasses.replace(base, **converted) if base is not None else cls(**converted)
 
 
-def library_default(cls: type, name: str) -> Any:
-    """The default of field `name` of config dataclass `cls`, for configs that take it from there."""
+_MISSING = object()
+
+
+def library_default(cls: type, name: str, missing: Any = _MISSING) -> Any:
+    """The default of field `name` of config dataclass `cls` (`missing`, where given, when it has none)."""
     for field in dataclasses.fields(cls):
         if field.name == name:
             if field.default_factory is not dataclasses.MISSING:
                 return field.default_factory()
-            if field.default is dataclasses.MISSING:
-                raise ValueError(f"{cls.__name__}.{name} has no default")
-            return field.default
+            if field.default is not dataclasses.MISSING:
+                return field.default
+            if missing is not _MISSING:
+                return missing
+            raise ValueError(f"{cls.__name__}.{name} has no default")
     raise ValueError(f"{cls.__name__} has no field {name!r}")
 
 
@@ -101,14 +124,27 @@ def load_config(cls: type[Config], path: str | Path) -> Config:
     return config_from_dict(cls, json.loads(Path(path).read_text()))
 
 
-def config_parser(cls: type, description: str = "") -> argparse.ArgumentParser:
-    """An argument parser with one `--field` per dataclass field, typed and documented from the field."""
-    parser = argparse.ArgumentParser(description=description or cls.__doc__)
-    parser.add_argument("--config", help="JSON file of field values; command-line flags override it")
+def _nested_class(annotation: Any) -> type | None:
+    """The config dataclass a field nests (also as `X | None`), else None."""
+    options = typing.get_args(annotation) if typing.get_origin(annotation) in (typing.Union, types.UnionType) else (
+        annotation,)
+    return next((option for option in options if dataclasses.is_dataclass(option)), None)
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, cls: type, prefix: str = "",
+                         exclude: tuple[str, ...] = ()) -> None:
+    """One `--<prefix><field>` flag per field of `cls`, typed and documented from the field; a nested
+    config's fields get dotted flags. Flags default to None (not given)."""
     hints = typing.get_type_hints(cls)
     for field in dataclasses.fields(cls):
-        annotation, flag = hints[field.name], f"--{field.name}"
-        help_text = field.metadata.get("help", "")
+        annotation, name = hints[field.name], prefix + field.name
+        if name in exclude:
+            continue
+        nested = _nested_class(annotation)
+        if nested is not None:
+            add_config_arguments(parser, nested, name + ".", exclude)
+            continue
+        flag, help_text = f"--{name}", field.metadata.get("help", "")
         origin, args = typing.get_origin(annotation), typing.get_args(annotation)
         scalar = next((a for a in args if a is not type(None)), annotation) if origin in (
             typing.Union, types.UnionType) else annotation
@@ -124,13 +160,42 @@ def config_parser(cls: type, description: str = "") -> argparse.ArgumentParser:
         else:
             parser.add_argument(flag, type=scalar if scalar in (int, float, str) else str, default=None,
                                 choices=field.metadata.get("choices"), help=help_text)
+
+
+def config_parser(cls: type, description: str = "") -> argparse.ArgumentParser:
+    """An argument parser with one `--field` per dataclass field (see `add_config_arguments`) and `--config`."""
+    parser = argparse.ArgumentParser(description=description or cls.__doc__, allow_abbrev=False)
+    parser.add_argument("--config", help="JSON file of field values; command-line flags override it")
+    add_config_arguments(parser, cls)
     return parser
+
+
+def flags_to_dict(namespace: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """The flags given (not None) under `prefix`, as a dict nested at the dots (`a.b` → {"a": {"b": ...}})."""
+    values: dict[str, Any] = {}
+    for name, value in namespace.items():
+        if value is None or not name.startswith(prefix):
+            continue
+        *parents, leaf = name[len(prefix):].split(".")
+        target = values
+        for parent in parents:
+            target = target.setdefault(parent, {})
+        target[leaf] = value
+    return values
+
+
+def merge_dicts(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """`base` with `changes` applied, nested dicts merged key by key."""
+    merged = dict(base)
+    for key, value in changes.items():
+        merged[key] = merge_dicts(merged[key], value) if isinstance(value, dict) and isinstance(
+            merged.get(key), dict) else value
+    return merged
 
 
 def parse_config(cls: type[Config], argv: list[str] | None = None) -> Config:
     """Parse the command line (and an optional --config JSON file) into a config dataclass."""
     namespace = vars(config_parser(cls).parse_args(argv))
-    values = json.loads(Path(namespace.pop("config")).read_text()) if namespace.get("config") else {}
-    namespace.pop("config", None)
-    values.update({k: v for k, v in namespace.items() if v is not None})
-    return config_from_dict(cls, values)
+    path = namespace.pop("config", None)
+    values = json.loads(Path(path).read_text()) if path else {}
+    return config_from_dict(cls, merge_dicts(values, flags_to_dict(namespace)))

@@ -119,6 +119,10 @@ class Dataset:
     def task_ids(self) -> list[str]:
         return list(self.tasks)
 
+    def without_solutions(self, name: str | None = None) -> Dataset:
+        """The same tasks with their test outputs removed: what a model may see."""
+        return Dataset(name or self.name, {task.task_id: task.without_solutions() for task in self})
+
     def to_json(self, with_solutions: bool = True) -> dict[str, dict[str, Any]]:
         """The dataset as one challenges-style dict: task id → task."""
         return {task.task_id: task.to_json(with_solutions) for task in self}

@@ -150,7 +150,7 @@ def competition_folder(input_dir: Path, n_tasks: int) -> Any:
     candidates = load_builtin("kaggle-2025/evaluation")
     allowed = Dataset(candidates.name, {t.task_id: t for t in candidates if t.task_id not in kept_aside})
     tasks = smallest_tasks(allowed, n_tasks)
-    hidden = Dataset(COMPETITION, {t.task_id: t.without_solutions() for t in tasks})
+    hidden = tasks.without_solutions(COMPETITION)
     folder = input_dir / COMPETITION
     save_dataset(hidden, folder / CHALLENGES_FILE, with_solutions=False)
     write_json_atomic(build_submission(hidden), folder / "sample_submission.json")
@@ -250,7 +250,7 @@ def play(name: str, config: RehearsalConfig, work: Path, input_dir: Path, soluti
          prefix: list[str]) -> Outcome:
     """Run one scenario and check what a competitor would need of it."""
     from arc24_lib.data import load_dataset
-    from arc24_lib.inference.airv import read_predictions
+    from arc24_lib.inference.records import read_records
     from arc24_lib.submission import NO_ANSWER, validate_submission
 
     ids = solutions.task_ids
@@ -262,8 +262,10 @@ def play(name: str, config: RehearsalConfig, work: Path, input_dir: Path, soluti
         "challenges_path": str(input_dir / COMPETITION / CHALLENGES_FILE),
         "submission_path": str(folder / "working" / "submission.json"), "work_dir": str(folder / "working"),
         "library_dir": str(input_dir / "arc24-library"), "wheelhouse_dir": str(input_dir / "arc24-wheelhouse"),
-        "model_path": str(input_dir / "arc24-model"), "backend": config.backend, "max_seq_len": config.max_seq_len,
-        "max_steps": config.max_steps, "predictions_per_test_input": config.predictions_per_test_input,
+        "model_path": str(input_dir / "arc24-model"),
+        "test_time": {"max_seq_len": config.max_seq_len, "max_steps": config.max_steps},
+        "inference": {"backend": config.backend, "max_seq_len": config.max_seq_len,
+                      "predictions_per_test_input": config.predictions_per_test_input},
         "deadline_s": config.short_deadline_s if name == "crash_and_deadline" else config.deadline_s,
         "seconds_per_step": 8.0, "seconds_per_prediction": 2.0, "seconds_per_score": 0.2, "max_worker_restarts": 1}
     outcome, started = Outcome(name), time.perf_counter()
@@ -277,7 +279,7 @@ def play(name: str, config: RehearsalConfig, work: Path, input_dir: Path, soluti
     hidden = load_dataset(parameters["challenges_path"])
     outcome.check(bool(submission) and validate_submission(submission, hidden) == [],
                   "submission.json is valid for every task and test input")
-    records = [r for path in (folder / "working").glob("inference_*/predictions.jsonl") for r in read_predictions(path)]
+    records = [r for path in (folder / "working").glob("inference_*/predictions.jsonl") for r in read_records(path)]
     answered = sorted({r["task_id"] for r in records if r.get("n_tokens")})
     backends = {r["task_id"]: r["backend"] for r in map(json.loads, _lines(folder / "working" / "task_results.jsonl"))}
     outcome.figures = {"answered": answered, "backends": backends, "exit_code": code,

@@ -20,9 +20,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from arc24_lib.config import library_default
+from arc24_lib.config import config_from_dict
 from arc24_lib.data import Dataset, load_dataset
 from arc24_lib.inference.airv import InferenceConfig
+from arc24_lib.inference.records import SCORES_FILE, JsonlWriter, read_records, read_scores
 from arc24_lib.kaggle_workers import (
     POLL_S,
     InjectedFault,
@@ -37,31 +38,35 @@ from arc24_lib.test_time import TestTimeConfig
 logger = logging.getLogger(__name__)
 RESULTS_FILE = "task_results.jsonl"
 
-# Where the competition run departs from the library's stage defaults (TestTimeConfig, InferenceConfig), and
-# why. Every other shared setting is theirs, read from them; tests/test_kaggle_submission.py checks both.
-KAGGLE_DIFFERENCES = {
-    "backend": "vllm, the GPU engine: several times the hf backend's throughput; hf stays the CPU default",
-    "max_seq_len": "8192 for training and inference alike: the competition's ARC-AGI-2 tasks have grids up to "
-                   "30x30, and a GPU trains on such prompts in seconds where the CPU defaults keep them short",
-    "max_steps": "300 at most per task: the planner lowers it to fit the deadline, and the time budget of each "
-                 "task ends training first where it is short",
-    "predictions_per_test_input": "32 at most per test input: the planner lowers it to fit the deadline",
-    "gpu_memory_utilization": "0.4, not vLLM's 0.9: test-time training runs on the same GPU in the same worker",
+# Where the competition run departs from the library's stage defaults, and why; every other setting is
+# TestTimeConfig's and InferenceConfig's own (tests/test_kaggle_submission.py checks that these are all)
+KAGGLE_DIFFERENCES: dict[str, dict[str, Any]] = {
+    "test_time": {
+        # the competition's ARC-AGI-2 tasks have grids up to 30x30; a GPU trains on such prompts in seconds
+        "max_seq_len": 8192,
+        # at most: the planner lowers it to fit the deadline, and each task's time budget ends training first
+        "max_steps": 300,
+    },
+    "inference": {
+        "backend": "vllm",  # the GPU engine: several times the hf backend's throughput; hf stays the CPU default
+        "predictions_per_test_input": 32,  # at most: the planner lowers it to fit the deadline
+        "gpu_memory_utilization": 0.4,  # not vLLM's 0.9: test-time training shares the GPU in the same worker
+    },
 }
 
 
-def _tt(name: str) -> Any:
-    return library_default(TestTimeConfig, name)
+def kaggle_test_time() -> TestTimeConfig:
+    return config_from_dict(TestTimeConfig, KAGGLE_DIFFERENCES["test_time"])
 
 
-def _inf(name: str) -> Any:
-    return library_default(InferenceConfig, name)
+def kaggle_inference() -> InferenceConfig:
+    return config_from_dict(InferenceConfig, KAGGLE_DIFFERENCES["inference"])
 
 
 @dataclass
 class KaggleRunConfig:
-    """Where the competition's files are, what to run, and how much time there is. Test-time training and
-    inference get every other setting from TestTimeConfig and InferenceConfig."""
+    """Where the competition's files are, how much time there is, and the two stages: TestTimeConfig and
+    InferenceConfig with the library's defaults but for KAGGLE_DIFFERENCES."""
 
     # --- paths (Kaggle's by default) ---
     challenges_path: str = field(default="/kaggle/input/arc-prize-2025/arc-agi_test_challenges.json",
@@ -87,30 +92,25 @@ class KaggleRunConfig:
                 "12 h must cover it"})
     max_worker_restarts: int = field(default=2, metadata={
         "help": "times a dead worker is replaced while tasks remain (the task it was on keeps its fallback)"})
-    # --- model and prompts ---
-    backend: str = field(default="vllm", metadata={"help": "vllm, or hf (used when vllm is missing or fails)"})
-    gpu_memory_utilization: float = field(default=0.4, metadata={
-        "help": "vllm's share of GPU memory; training in the same process needs the rest"})
-    grid_encoder: str = field(default=_inf("grid_encoder"), metadata={"help": "grid encoder string"})
-    prompt_version: str = field(default=_inf("prompt_version"), metadata={"help": "prompt version"})
-    max_seq_len: int = field(default=8192, metadata={"help": "tokens of prompt + answer, training and inference"})
-    max_steps: int = field(default=300, metadata={"help": "most test-time training steps per task"})
-    learning_rate: float = field(default=_tt("learning_rate"), metadata={"help": "test-time peak learning rate"})
-    lora_r: int = field(default=_tt("lora_r"), metadata={"help": "LoRA rank of new test-time adapters"})
-    lora_layers: int | None = field(default=_tt("lora_layers"), metadata={
-        "help": "new test-time adapters on the last N layers; None: all"})
-    early_stop_loss: float | None = field(default=_tt("early_stop_loss"), metadata={
-        "help": "stop a task's training below this loss; None: train to the task's budget"})
-    predictions_per_test_input: int = field(default=32, metadata={"help": "most AIRV predictions"})
-    augmented_scoring: bool = field(default=_inf("augmented_scoring"), metadata={
-        "help": "rank candidates by their log-probability under every augmented prompt"})
-    scored_candidates: int = field(default=_inf("scored_candidates"), metadata={
-        "help": "most-voted candidates scored per test input"})
+    # --- the stages ---
+    test_time: TestTimeConfig | None = field(default_factory=kaggle_test_time, metadata={
+        "help": "test-time training per task (max_steps: the most the planner may plan); None: none. "
+                "model_path, adapter_path and output_dir are the run's"})
+    inference: InferenceConfig = field(default_factory=kaggle_inference, metadata={
+        "help": "inference per task (predictions_per_test_input: the most the planner may plan; backend: vllm, "
+                "or hf, used where vllm is missing or fails). Paths are the run's; the rest follows test_time"})
+
+    def __post_init__(self) -> None:
+        if self.test_time is not None:  # a setting given to the wrong stage fails here, not in every task
+            from arc24_lib.solve import follow_training
+
+            follow_training(self.inference, self.test_time)
 
     @property
     def seconds_per_planned_prediction(self) -> float:
         """A prediction and, with augmented scoring, its prompt's scoring of every candidate."""
-        return self.seconds_per_prediction + self.augmented_scoring * self.scored_candidates * self.seconds_per_score
+        scoring = self.inference.augmented_scoring * self.inference.scored_candidates * self.seconds_per_score
+        return self.seconds_per_prediction + scoring
 
     @property
     def start_adapter(self) -> str | None:
@@ -119,21 +119,23 @@ class KaggleRunConfig:
 
         return self.adapter_path or model_adapter(self.model_path)
 
-    def test_time_config(self, max_steps: int, time_budget_s: float) -> TestTimeConfig:
-        return TestTimeConfig(model_path=self.model_path, adapter_path=self.start_adapter,
-                              output_dir=str(Path(self.work_dir) / "adapters"), grid_encoder=self.grid_encoder,
-                              prompt_version=self.prompt_version, max_seq_len=self.max_seq_len, max_steps=max_steps,
-                              learning_rate=self.learning_rate, lora_r=self.lora_r, lora_layers=self.lora_layers,
-                              early_stop_loss=self.early_stop_loss, time_budget_s=time_budget_s)
+    def solve_config(self, plan: Any, backend: str, worker: int, budget_s: float) -> Any:
+        """One task's `solve.SolveConfig` under `plan`, in the run's folders, with the worker's backend."""
+        from arc24_lib.solve import SolveConfig, follow_training
 
-    def inference_config(self, backend: str, worker: int, predictions_per_test_input: int) -> InferenceConfig:
-        return InferenceConfig(model_path=self.model_path, adapter_path=self.start_adapter,
-                               adapters_dir=str(Path(self.work_dir) / "adapters"), backend=backend,
-                               output_dir=str(Path(self.work_dir) / f"inference_{worker}"),
-                               grid_encoder=self.grid_encoder, prompt_version=self.prompt_version,
-                               max_seq_len=self.max_seq_len, predictions_per_test_input=predictions_per_test_input,
-                               augmented_scoring=self.augmented_scoring, scored_candidates=self.scored_candidates,
-                               gpu_memory_utilization=self.gpu_memory_utilization)
+        adapters = str(Path(self.work_dir) / "adapters")
+        inference = replace(self.inference, model_path=self.model_path, adapter_path=self.start_adapter,
+                            adapters_dir=adapters, backend=backend,
+                            output_dir=str(Path(self.work_dir) / f"inference_{worker}"),
+                            predictions_per_test_input=plan.predictions_per_test_input)
+        test_time = None
+        if self.test_time is not None:  # inference follows it, trained for this task or not
+            test_time = replace(self.test_time, model_path=self.model_path, adapter_path=self.start_adapter,
+                                output_dir=adapters, max_steps=max(1, plan.steps_per_task))
+            inference = follow_training(inference, test_time)
+        reserve_s = plan.predictions_per_test_input * self.seconds_per_planned_prediction
+        return SolveConfig(test_time=test_time if plan.steps_per_task > 0 else None, inference=inference,
+                           budget_s=budget_s, inference_reserve_s=reserve_s)
 
 
 def choose_backend(requested: str) -> str:
@@ -153,14 +155,14 @@ def build_backend(config: KaggleRunConfig, worker: int) -> tuple[str, Any]:
     broken = faults("backend")
     if "all" in broken or str(worker) in broken:
         raise InjectedFault(f"injected backend fault in worker {worker}")
-    name = choose_backend(config.backend)
+    name = choose_backend(config.inference.backend)
     try:
-        return name, config.inference_config(name, worker, 1).build_backend()
+        return name, replace(config.inference, model_path=config.model_path, backend=name).build_backend()
     except Exception as error:
         if name != "vllm":
             raise
         log_failure(f"worker {worker}: the vllm backend failed to start; falling back to the hf backend", error)
-    return "hf", config.inference_config("hf", worker, 1).build_backend()
+    return "hf", replace(config.inference, model_path=config.model_path, backend="hf").build_backend()
 
 
 def fallback_submission(config: KaggleRunConfig) -> Dataset:
@@ -181,15 +183,12 @@ def fallback_submission(config: KaggleRunConfig) -> Dataset:
 
 
 def _all_predictions(config: KaggleRunConfig) -> list[dict[str, Any]]:
-    from arc24_lib.inference.airv import read_predictions
-
     return [r for path in sorted(Path(config.work_dir).glob("inference_*/predictions.jsonl"))
-            for r in read_predictions(path)]
+            for r in read_records(path)]
 
 
 def rewrite_submission(config: KaggleRunConfig, dataset: Dataset) -> dict[str, Any]:
     """Vote over every worker's predictions so far and replace submission.json atomically (under a lock)."""
-    from arc24_lib.inference.scoring import SCORES_FILE, read_scores
     from arc24_lib.selection import select_attempts
     from arc24_lib.submission import build_submission, combine_submissions, write_json_atomic
 
@@ -212,34 +211,17 @@ def rewrite_submission(config: KaggleRunConfig, dataset: Dataset) -> dict[str, A
 
 def _solve_one(task_id: str, dataset: Dataset, config: KaggleRunConfig, plan: Any, backend_name: str,
                backend: Any, worker: int, deadline: float) -> dict[str, Any]:
-    """Test-time fine-tuning then AIRV for one task, each failure logged and survived."""
-    from arc24_lib.inference.airv import run_airv
-    from arc24_lib.test_time import fine_tune_at_test_time
+    """`solve.solve_task` within the task's planned share of the time, faults injected where asked."""
+    from arc24_lib.solve import solve_task
 
-    task = dataset[task_id]
-    single = Dataset(task_id, {task_id: task})
-    inference_s = plan.predictions_per_test_input * len(task.test) * config.seconds_per_planned_prediction
-    training_s = min(config.per_task_cap_s or plan.seconds_per_task, deadline - time.time()) - inference_s
-    result: dict[str, Any] = {"task_id": task_id, "worker": worker, "backend": backend_name}
-    if plan.steps_per_task > 0 and training_s > 1:
-        try:
-            if task_id in faults("ttt"):
-                raise InjectedFault("injected test-time training fault")
-            ttt = config.test_time_config(plan.steps_per_task, training_s)
-            result["ttt"] = fine_tune_at_test_time(single, ttt)[0]["status"]
-        except Exception as error:
-            log_failure(f"task {task_id}: test-time training failed", error)
-            result["ttt"] = "failed"
-    try:
-        if task_id in faults("inference"):
-            raise InjectedFault("injected inference fault")
-        run_airv(single, config.inference_config(backend_name, worker, plan.predictions_per_test_input),
-                 backend=backend)
-        result["inference"] = "done"
-    except Exception as error:
-        log_failure(f"task {task_id}: inference failed", error)
-        result["inference"] = "failed"
-    return result
+    def inject(stage: str) -> None:
+        if task_id in faults(stage):
+            raise InjectedFault(f"injected {'test-time training' if stage == 'ttt' else stage} fault")
+
+    budget_s = max(0.0, min(config.per_task_cap_s or plan.seconds_per_task, deadline - time.time()))
+    result = solve_task(dataset[task_id], config.solve_config(plan, backend_name, worker, budget_s), backend,
+                        before_stage=inject, on_failure=log_failure)
+    return {**result, "worker": worker, "backend": backend_name}
 
 
 def _time_for_a_task(plan: Any, deadline: float) -> bool:
@@ -271,8 +253,8 @@ def run_worker(worker: int, config: KaggleRunConfig, pending: Any, deadline: flo
                 os.kill(os.getpid(), signal.SIGKILL)
             results.append(_solve_one(task_id, dataset, config, plan, name, backend, worker, deadline))
             rewrite_submission(config, dataset)
-            with open(Path(config.work_dir) / RESULTS_FILE, "a") as file:
-                file.write(json.dumps(results[-1]) + "\n")
+            with JsonlWriter(Path(config.work_dir) / RESULTS_FILE) as writer:
+                writer.write(results[-1:])
             logger.info("worker %d: task %s %s", worker, task_id, results[-1])
     finally:
         if hasattr(backend, "close"):  # vLLM's engine processes would hold the worker's exit forever
@@ -314,15 +296,16 @@ def run_submission(config: KaggleRunConfig) -> dict[str, Any]:
     n_workers = config.n_workers or max(1, visible_gpus())
     n_tests = sum(len(task.test) for task in dataset) / max(1, len(dataset))
     plan = plan_budget(max(1, len(dataset)), n_workers, config.deadline_s, config.seconds_per_step,
-                       config.seconds_per_planned_prediction, test_inputs_per_task=n_tests, max_steps=config.max_steps,
-                       max_predictions=config.predictions_per_test_input, startup_s=min(120.0, config.deadline_s / 10))
+                       config.seconds_per_planned_prediction, test_inputs_per_task=n_tests,
+                       max_steps=config.test_time.max_steps if config.test_time else 0,
+                       max_predictions=config.inference.predictions_per_test_input,
+                       startup_s=min(120.0, config.deadline_s / 10))
     if config.per_task_cap_s:
         plan = replace(plan, seconds_per_task=min(plan.seconds_per_task, config.per_task_cap_s))
     logger.info("plan for %d tasks on %d workers: %s", len(dataset), n_workers, plan)
     deaths = run_workers(config, dataset.task_ids, n_workers, deadline, plan, log_path) if len(dataset) else []
     submission = rewrite_submission(config, dataset)
-    results_path = Path(config.work_dir) / RESULTS_FILE
-    results = [json.loads(line) for line in results_path.read_text().splitlines()] if results_path.exists() else []
+    results = read_records(Path(config.work_dir) / RESULTS_FILE)
     answered, with_grid = _answered_tasks(config)
     not_run = sorted(set(dataset.task_ids) - {r["task_id"] for r in results})
     if not_run:
@@ -330,7 +313,7 @@ def run_submission(config: KaggleRunConfig) -> dict[str, Any]:
                        "fallback answers: %s", len(not_run), not_run)
     summary = {"tasks": len(submission), "tasks_processed": len(results), "not_run": not_run,
                "answered": len(answered), "with_grid": len(with_grid),
-               "workers": n_workers, "worker_deaths": deaths, "backend": config.backend,
+               "workers": n_workers, "worker_deaths": deaths, "backend": config.inference.backend,
                "backends_used": sorted({r["backend"] for r in results}), "plan": plan.__dict__,
                "seconds": round(time.time() - start, 1),
                "failed": [r["task_id"] for r in results if "failed" in (r.get("ttt"), r.get("inference"))]}

@@ -1,8 +1,10 @@
 """Notebook support: checked papermill parameters and running a notebook headless (K1).
 
-Each notebook in `notebooks/` starts with a cell tagged `parameters`; the cell after it calls
-`notebook_parameters(globals(), XParameters)`, which rejects a misspelled name or a value of
-the wrong type with a clear message. `run_notebook` executes a notebook with papermill:
+Each notebook in `notebooks/` starts with a cell tagged `parameters`: the notebook's own
+settings, then any field of its stage config (`TestTimeConfig` for 03, ...) that differs from
+the library's default. The cell after it calls `bind_parameters` (or `notebook_parameters` where
+there is no stage config), which rejects a misspelled name or a value of the wrong type with a
+clear message. `run_notebook` executes a notebook with papermill:
 
     python -m arc24_lib.notebooks 03_test_time_fine_tuning -p max_steps 50 -p output_dir outputs/nb
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import os
 import sys
 import types
@@ -33,81 +36,26 @@ def _help(text: str) -> Any:
 
 @dataclass
 class DataParameters:
-    """01_data: pick tasks, draw them, measure their prompts."""
+    """01_data's own parameters; the others are TestTimeConfig's (model, encoder, prompt, length)."""
 
     dataset: str = _help("built-in name (arc-agi-1/training, ...) or path to ARC JSON")
     task_ids: list[str] = _help("tasks to keep; empty: the n_tasks smallest")
     n_tasks: int = _help("how many of the smallest tasks when task_ids is empty")
-    model_path: str = _help("model whose tokenizer counts tokens")
-    grid_encoder: str = _help("grid encoder string")
-    prompt_version: str = _help("prompt version")
-    max_seq_len: int = _help("the length the token table is measured against")
     output_dir: str = _help("root folder of every notebook's outputs")
 
 
 @dataclass
-class FineTuningParameters:
-    """02_fine_tuning: LoRA or full fine-tuning on a dataset."""
+class OutputParameters:
+    """02_fine_tuning's own parameter; the others are FineTuningConfig's."""
 
-    train_dataset: str = _help("dataset to train on")
-    val_dataset: str | None = _help("dataset for the validation loss, or None")
-    prompt_version: str = _help("prompt version")
-    model_path: str = _help("base model")
-    adapter_path: str | None = _help("adapter to continue, or None")
-    grid_encoder: str = _help("grid encoder string")
-    max_seq_len: int = _help("longest sample in tokens")
-    max_steps: int = _help("optimizer steps")
-    learning_rate: float = _help("peak learning rate")
-    batch_size: int = _help("effective batch")
-    use_lora: bool = _help("LoRA (true) or full fine-tuning (false)")
-    lora_r: int = _help("LoRA rank")
-    output_dir: str = _help("root folder of every notebook's outputs")
+    output_dir: str = _help("root folder of every notebook's outputs; the stage writes to its own subfolder")
 
 
 @dataclass
-class TestTimeParameters:
-    """03_test_time_fine_tuning: one adapter per task."""
+class StageParameters(OutputParameters):
+    """03's and 04's own parameters; the others are their stage config's."""
 
-    __test__ = False
-    tasks_path: str | None = _help("tasks to train on; None: what 01_data wrote")
-    model_path: str = _help("base model")
-    adapter_path: str | None = _help("adapter to start from, or None")
-    grid_encoder: str = _help("grid encoder string")
-    prompt_version: str = _help("prompt version")
-    max_seq_len: int = _help("longest sample in tokens")
-    max_steps: int = _help("optimizer steps per task")
-    learning_rate: float = _help("learning rate")
-    lora_r: int = _help("LoRA rank")
-    lora_layers: int | None = _help("adapters on the last this many decoder layers only (faster steps); None: all")
-    label_shown_grids: bool = _help("loss on the train outputs in the prompt too, not only the answer")
-    one_kind_augmentation: bool = _help("each sample gets a new geometry or new colours, not both (04 must agree)")
-    keep_rule_colors: bool = _help("the rule's own colours (augmentation.rule_colors) stay fixed (04 must agree)")
-    own_frame_probability: float = _help("chance a sample keeps the task's own frame (ignored with one_kind)")
-    own_frame_share: float = _help("share of the time for a second adapter per task trained in its own frame only "
-                                   "(0: none); 04 predicts with it too, and its sure grids take the second attempt")
-    time_budget_s: float | None = _help("seconds of training per task, or None")
-    decay_over_budget: bool = _help("cosine learning-rate decay over max_steps or time_budget_s, whichever ends first")
-    early_stop_loss: float | None = _help("stop a task when its loss falls below this, or None")
-    output_dir: str = _help("root folder of every notebook's outputs")
-
-
-@dataclass
-class InferenceParameters:
-    """04_inference: AIRV, voting, submission.json."""
-
-    tasks_path: str | None = _help("tasks to predict; None: what 01_data wrote")
-    model_path: str = _help("base model")
-    adapters_dir: str | None = _help("per-task adapters; None: what 03 wrote (if it ran)")
-    backend: str = _help("hf or vllm")
-    grid_encoder: str = _help("grid encoder string")
-    prompt_version: str = _help("prompt version")
-    predictions_per_test_input: int = _help("augmented predictions per test input")
-    augmented_scoring: bool = _help("rank candidates by their score under every augmented prompt")
-    one_kind_augmentation: bool = _help("predictions take turns: new geometry in own colours, new colours in own frame")
-    keep_rule_colors: bool = _help("the rule's own colours stay fixed, as 03 trained")
-    hold_shape: bool = _help("hold each answer's rows to the shape its header declares")
-    max_seq_len: int = _help("prompt + answer tokens")
-    output_dir: str = _help("root folder of every notebook's outputs")
+    tasks_path: str | None = _help("tasks to work on; None: what 01_data wrote")
 
 
 @dataclass
@@ -120,19 +68,48 @@ class EvaluationParameters:
     output_dir: str = _help("root folder of every notebook's outputs")
 
 
+def _cell_values(namespace: dict[str, Any], ignore: tuple[str, ...]) -> dict[str, Any]:
+    """The variables a notebook's parameters (and papermill's injected) cell set."""
+    return {name: value for name, value in namespace.items()
+            if not name.startswith("_") and name not in _KERNEL_NAMES and name not in ignore
+            and not isinstance(value, types.ModuleType | types.FunctionType | type)}
+
+
 def notebook_parameters(namespace: dict[str, Any], cls: type, ignore: tuple[str, ...] = ()) -> Any:
     """The notebook's parameters as a checked dataclass; unknown names and wrong types raise ValueError.
 
     `ignore` names variables of the notebook's own that are not fields of `cls`.
     """
-    values = {name: value for name, value in namespace.items()
-              if not name.startswith("_") and name not in _KERNEL_NAMES and name not in ignore
-              and not isinstance(value, types.ModuleType | types.FunctionType | type)}
+    values = _cell_values(namespace, ignore)
     known = {f.name for f in dataclasses.fields(cls)}
     missing = sorted(known - set(values))
     if missing:
         raise ValueError(f"{cls.__name__}: the parameters cell does not set {', '.join(missing)}")
     return config_from_dict(cls, values)
+
+
+def bind_parameters(namespace: dict[str, Any], own: type, stage: type,
+                    fixed: tuple[str, ...] = ()) -> tuple[Any, Any]:
+    """The notebook's own parameters (every field of `own`, set in its parameters cell) and its stage
+    config: the stage's defaults with any of its fields the cell or papermill set. A misspelled name
+    fails with the closest known one, a value of the wrong type with the field's type, and a field
+    in `fixed` (the notebook sets it itself) with that reason."""
+    from arc24_lib.config import unknown_names_error
+
+    values = _cell_values(namespace, ())
+    own_names = [f.name for f in dataclasses.fields(own)]
+    stage_names = [f.name for f in dataclasses.fields(stage)]
+    missing = sorted(set(own_names) - set(values))
+    if missing:
+        raise ValueError(f"{own.__name__}: the parameters cell does not set {', '.join(missing)}")
+    stage_values = {name: value for name, value in values.items() if name not in own_names}
+    unknown = sorted(set(stage_values) - set(stage_names))
+    if unknown:
+        raise unknown_names_error(stage.__name__, unknown, own_names + [n for n in stage_names if n not in own_names])
+    clash = sorted(set(stage_values) & set(fixed))
+    if clash:
+        raise ValueError(f"{', '.join(clash)}: set by the notebook itself, not a parameter")
+    return config_from_dict(own, {name: values[name] for name in own_names}), config_from_dict(stage, stage_values)
 
 
 def parameters_cell(name: str) -> dict[str, Any]:
@@ -153,6 +130,11 @@ def notebook_path(name: str, suffix: str = ".ipynb") -> Path:
     return NOTEBOOKS_DIR / f"{name}{suffix}"
 
 
+class _KnownParameters(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Passed unknown parameter")
+
+
 def run_notebook(name: str, parameters: dict[str, Any], executed_dir: str | Path,
                  progress_bar: bool = True) -> Path:
     """Execute a notebook with papermill; the executed copy is saved as `executed_dir/<name>.ipynb`."""
@@ -162,6 +144,9 @@ def run_notebook(name: str, parameters: dict[str, Any], executed_dir: str | Path
     executed.parent.mkdir(parents=True, exist_ok=True)
     # the kernel must be this interpreter, with arc24_lib importable
     os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    # papermill warns of every parameter its cell does not list; the cell lists only the notebook's own ones and
+    # the stage settings it changes, and bind_parameters checks the rest against the stage config
+    logging.getLogger("papermill").addFilter(_KnownParameters())
     papermill.execute_notebook(str(notebook_path(name)), str(executed), parameters=parameters,
                                progress_bar=progress_bar, kernel_name="python3", language="python",
                                cwd=os.getcwd())

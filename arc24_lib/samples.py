@@ -11,17 +11,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from arc24_lib.augmentation import (
-    AugmentationConfig,
-    ProblemAugmentationConfig,
-    apply_problem_augmentation,
-    augment_task,
-    sample_augmentation,
-    sample_pool_task,
-    sample_problem_augmentation,
-)
+from arc24_lib.augmentation import AugmentationConfig, augment_task, sample_augmentation, sample_pool_task
 from arc24_lib.data import Task
 from arc24_lib.encoders import GridEncoder
+from arc24_lib.problem_augmentation import (
+    ProblemAugmentationConfig,
+    apply_problem_augmentation,
+    sample_problem_augmentation,
+)
 from arc24_lib.prompting import IGNORE_INDEX, fit_prompt, tokenize_prompt
 
 logger = logging.getLogger(__name__)

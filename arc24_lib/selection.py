@@ -10,11 +10,6 @@ from typing import Any
 Attempts = dict[str, list[list[list[list[int]] | None]]]  # task id → per test input → attempts (grids or None)
 GridKey = tuple[tuple[int, ...], ...]  # a grid in hashable form
 Scores = dict[tuple[str, int], dict[GridKey, float]]  # (task id, test index) → grid → augmented score
-# A later expert's best grid takes an attempt only where it holds this share of that expert's
-# predictions. Replayed on five two-expert tiny-task bench runs (60 task solves possible),
-# simply taking turns solved 43, this gate 44 (0.5 and 0.6: also 44), the all-frames expert
-# alone 43: the own-frame expert is often sure of a wrong grid, so the gate gains little
-EXPERT_MIN_VOTE_SHARE = 0.75
 
 
 @dataclass(frozen=True)
@@ -84,38 +79,12 @@ def select_attempts(records: Iterable[dict[str, Any]], n_test_inputs: dict[str, 
     any prediction are still listed. Grids are ranked by `ranking` (augmented scores and votes
     in turn where `scores` exist, else votes).
     """
-    return select_attempts_of_experts([(records, scores)], n_test_inputs, n_attempts)
-
-
-def _is_sure(ranked: list[Candidate], n_predictions: int, min_vote_share: float) -> bool:
-    """Whether an expert's best grid holds at least `min_vote_share` of its predictions."""
-    return bool(ranked) and ranked[0].count >= min_vote_share * n_predictions
-
-
-def select_attempts_of_experts(experts: list[tuple[Iterable[dict[str, Any]], Scores | None]],
-                               n_test_inputs: dict[str, int], n_attempts: int = 2,
-                               min_vote_share: float = EXPERT_MIN_VOTE_SHARE) -> Attempts:
-    """Attempts from several experts (records and scores of differently trained adapters), the
-    first one the main expert. Their rankings take turns, so with two experts and two attempts
-    each expert's best grid is an attempt; but a later expert takes its turns on a test input
-    only where its best grid holds at least `min_vote_share` of its predictions there. Where it
-    is less sure, its grids come after the main expert's."""
-    groups = [(group_records(records), scores or {}) for records, scores in experts]
+    groups, scores = group_records(records), scores or {}
     attempts: Attempts = {}
     for task_id, count in n_test_inputs.items():
         attempts[task_id] = []
         for test_index in range(count):
             key = (task_id, test_index)
-            (main, _), *others = [(ranking(by_input.get(key, []), scores.get(key)), len(by_input.get(key, [])))
-                                  for by_input, scores in groups]
-            sure: list[list[Candidate]] = []
-            unsure: list[Candidate] = []
-            for other, n in others:
-                if _is_sure(other, n, min_vote_share):
-                    sure.append(other)
-                else:
-                    unsure.extend(other)
-            ranked = interleave(interleave(main, *sure) + unsure)[:n_attempts]  # one ranking: deduplicated
-            grids: list[Any] = [candidate.as_list() for candidate in ranked]
+            grids: list[Any] = [c.as_list() for c in ranking(groups.get(key, []), scores.get(key))[:n_attempts]]
             attempts[task_id].append(grids + [None] * (n_attempts - len(grids)))
     return attempts

@@ -7,12 +7,12 @@ import json
 import logging
 import math
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from arc24_lib.augmentation import AugmentationConfig, per_task_augmentation
 from arc24_lib.data import Dataset, Task
 from arc24_lib.prompting import DEFAULT_PROMPT_VERSION, check_prompt_version
 from arc24_lib.training import TrainingOptions
@@ -20,6 +20,7 @@ from arc24_lib.training import TrainingOptions
 logger = logging.getLogger(__name__)
 RESULT_FILE = "ttt_result.json"
 SUMMARY_FILE = "ttt_summary.jsonl"
+CONFIG_FILE = "test_time_config.json"
 
 
 @dataclass
@@ -30,10 +31,10 @@ class TestTimeConfig(TrainingOptions):
 
     output_dir: str = field(default="outputs/test_time_fine_tuning", metadata={"help": "one folder per task"})
     prompt_version: str = field(default=DEFAULT_PROMPT_VERSION, metadata={"help": "prompt version (R2)"})
-    max_steps: int = field(default=150, metadata={"help": "optimizer steps per task"})
+    max_seq_len: int = field(default=4096, metadata={"help": "longest sample in tokens; longer ones are trimmed"})
+    max_steps: int = field(default=1000, metadata={
+        "help": "optimizer steps per task at most; on a CPU the time budget ends a task first"})
     learning_rate: float = field(default=1e-3, metadata={"help": "peak learning rate"})
-    lr_scheduler_type: str = field(default="constant", metadata={"help": "lr schedule"})
-    warmup_ratio: float = field(default=0.0, metadata={"help": "share of steps spent warming up"})
     batch_size: int = field(default=1, metadata={"help": "samples per optimizer step"})
     lora_layers: int | None = field(default=15, metadata={
         "help": "adapters on the last this many decoder layers only (half of SmolLM2-135M's 30: faster steps); "
@@ -42,24 +43,14 @@ class TestTimeConfig(TrainingOptions):
     time_budget_s: float | None = field(default=None, metadata={
         "help": "seconds of a task's training, setup included; it stops before a step that would end later"})
     label_shown_grids: bool = field(default=True, metadata={
-        "help": "loss on the train outputs shown in the prompt too (solved 2 of 5 more tiny tasks in 4 min)"})
-    keep_rule_colors: bool = field(default=True, metadata={
-        "help": "the rule's own colours (in every output and no input of a task, like the 5 of 9565186b, or "
-                "a fixed recolouring's, as in 0d3d703e) stay fixed under colour permutation, so the adapter can "
-                "learn them (solved 9565186b, never solved without)"})
-    own_frame_probability: float = field(default=0.5, metadata={
-        "help": "chance a sample keeps the task's own frame, colours still permuted (the rest: any rotation/flip); "
-                "a rule that a rotation changes, like a transpose, then shows its own form in most samples "
-                "(with training to the budget: tiny-task bench 11/12, 9/12, 10/12 at seeds 7, 8, 9)"})
+        "help": "loss on the train outputs shown in the prompt too, so each step trains on several grids"})
+    augmentation: AugmentationConfig = field(default_factory=per_task_augmentation, metadata={
+        "help": "task augmentations of every sample; inference with these adapters follows them"})
     early_stop_loss: float | None = field(default=None, metadata={
-        "help": "stop a task once the mean of its last early_stop_window logged losses falls below this; None "
-                "trains to the budget (a loss near 0 was often memorised train pairs, not the rule)"})
-    early_stop_window: int = field(default=1, metadata={
-        "help": "logged losses averaged for early stopping (one sample's loss is noisy)"})
-    decay_over_budget: bool = field(default=True, metadata={
-        "help": "cosine decay of the learning rate to decay_floor × peak over whichever ends first, max_steps "
-                "or time_budget_s (replaces lr_scheduler_type; a time-bounded run ends at a low rate)"})
-    decay_floor: float = field(default=0.1, metadata={"help": "last learning rate as a share of the peak"})
+        "help": "stop a task once a logged loss falls below this; None trains to the budget"})
+    decay_floor: float = field(default=0.1, metadata={
+        "help": "the learning rate decays on a cosine to this share of the peak over whichever ends first, "
+                "max_steps or time_budget_s"})
     shared_adapter: bool = field(default=False, metadata={"help": "one adapter for all tasks together"})
     min_train_pairs: int = field(default=2, metadata={"help": "tasks with fewer train pairs are skipped"})
 
@@ -70,8 +61,6 @@ class TestTimeConfig(TrainingOptions):
             raise ValueError("min_train_pairs must be at least 2: leave-one-out needs two train pairs")
         if self.time_budget_s is not None and self.time_budget_s <= 0:
             raise ValueError(f"time_budget_s is {self.time_budget_s}; give a positive number of seconds")
-        if self.early_stop_window < 1:
-            raise ValueError(f"early_stop_window is {self.early_stop_window}; average at least one logged loss")
         if not 0 <= self.decay_floor <= 1:
             raise ValueError(f"decay_floor is {self.decay_floor}; give a share of the peak rate, 0 to 1")
 
@@ -109,13 +98,12 @@ def budget_callback(config: TestTimeConfig, start: float | None = None) -> Any:
     from transformers import TrainerCallback
 
     class WithinBudget(TrainerCallback):
-        """Stops training before a step that would end past the time budget, or once the mean of
-        the last logged losses is below a threshold."""
+        """Stops training before a step that would end past the time budget, or once a logged loss
+        is below `early_stop_loss`."""
 
         def on_train_begin(self, args, state, control, **kwargs):
             self.start = time.perf_counter() if start is None else start
             self.step_start, self.reason = time.perf_counter(), "max_steps"
-            self.losses: deque[float] = deque(maxlen=config.early_stop_window)
 
         def on_step_end(self, args, state, control, **kwargs):
             now = time.perf_counter()
@@ -127,8 +115,7 @@ def budget_callback(config: TestTimeConfig, start: float | None = None) -> Any:
         def on_log(self, args, state, control, logs=None, **kwargs):
             if config.early_stop_loss is None or not logs or "loss" not in logs:
                 return control
-            self.losses.append(logs["loss"])
-            if len(self.losses) == self.losses.maxlen and sum(self.losses) / len(self.losses) < config.early_stop_loss:
+            if logs["loss"] < config.early_stop_loss:
                 control.should_training_stop, self.reason = True, "early_stop_loss"
             return control
 
@@ -146,14 +133,13 @@ def _train_adapter(tasks: list[Task], name: str, config: TestTimeConfig, tokeniz
     start = time.perf_counter()
     forms = [form for task in tasks for form in leave_one_out(task)]
     samples = TrainingSamples([SampleSource(forms, config.prompt_version)], parse_encoder(config.grid_encoder),
-                              tokenizer, config.max_seq_len, config.random_seed, config.augmentation_config(),
+                              tokenizer, config.max_seq_len, config.random_seed, config.augmentation,
                               config.problem_augmentation_config(), max_skips=200,
                               label_shown_grids=config.label_shown_grids)
     stopper = budget_callback(config, start)  # the budget counts the setup too
     args = training_arguments(config, output_dir / "trainer", device, disable_tqdm=True)
-    multiplier = budget_lr_multiplier(config, start) if config.decay_over_budget else None
     trainer = make_trainer(prepare_model(config, device), tokenizer, args, samples, callbacks=[stopper],
-                           lr_multiplier=multiplier)
+                           lr_multiplier=budget_lr_multiplier(config, start))
     mean_loss = trainer.train().training_loss
     trainer.model.save_pretrained(output_dir)
     tokenizer.save_pretrained(output_dir)
@@ -192,7 +178,7 @@ def fine_tune_at_test_time(dataset: Dataset, config: TestTimeConfig) -> list[dic
     from arc24_lib.models import default_device, load_tokenizer
 
     root = Path(config.output_dir)
-    save_config(config, root / "test_time_config.json")
+    save_config(config, root / CONFIG_FILE)
     device = config.device or default_device()
     tokenizer = load_tokenizer(config.model_path)
     groups = [("shared", list(dataset))] if config.shared_adapter else [(t.task_id, [t]) for t in dataset]

@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from arc24_lib.augmentation import AugmentationConfig, ProblemAugmentationConfig, check_geometry_set
+from arc24_lib.augmentation import AugmentationConfig
 from arc24_lib.config import parse_config, save_config
 from arc24_lib.encoders import DEFAULT_ENCODER
+from arc24_lib.problem_augmentation import ProblemAugmentationConfig
 from arc24_lib.prompting import DEFAULT_PROMPT_VERSION, PROMPT_VERSIONS, check_prompt_version
 
 logger = logging.getLogger(__name__)
@@ -47,8 +48,6 @@ class TrainingOptions:
     # --- optimisation ---
     max_steps: int = field(default=1000, metadata={"help": "optimizer steps"})
     learning_rate: float = field(default=1e-4, metadata={"help": "peak learning rate"})
-    lr_scheduler_type: str = field(default="linear", metadata={"help": "lr schedule", "choices": SCHEDULERS})
-    warmup_ratio: float = field(default=0.05, metadata={"help": "share of steps spent warming up (0-1)"})
     weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay"})
     max_grad_norm: float = field(default=1.0, metadata={"help": "gradient clipping norm"})
     batch_size: int = field(default=16, metadata={"help": "effective batch: samples per optimizer step"})
@@ -74,22 +73,8 @@ class TrainingOptions:
         "help": "adapters on the last this many decoder layers only (backward stops below them, so a "
                 "step is faster); None, or a model with fewer layers: all layers"})
     # --- augmentation (A1, A2) ---
-    geometric_augmentation: bool = field(default=True, metadata={"help": "random rotation/flip per sample"})
-    geometries: str = field(default="all", metadata={
-        "help": "geometries drawn: all, flips (rows stay rows), diagonal-flips or identity"})
-    permute_colors: bool = field(default=True, metadata={"help": "random colour permutation per sample"})
-    keep_background_probability: float = field(default=1.0, metadata={"help": "chance colour 0 stays"})
-    keep_rule_colors: bool = field(default=False, metadata={
-        "help": "the rule's own colours (augmentation.rule_colors) stay fixed under colour permutation"})
-    one_kind_augmentation: bool = field(default=False, metadata={
-        "help": "each sample gets a new geometry or new colours, not both, so half the samples show a task's "
-                "own frame (or colours); faster to a low loss, but more memorising (see README)"})
-    own_frame_probability: float = field(default=0.0, metadata={
-        "help": "chance a sample keeps the task's own frame (no rotation/flip); colours are still permuted; "
-                "ignored with one_kind_augmentation, which keeps it in half the samples; 0 here for fine-tuning "
-                "over many tasks, 0.5 in TestTimeConfig"})
-    shuffle_train_pairs: bool = field(default=True, metadata={"help": "random train pair order"})
-    swap_train_and_test: bool = field(default=True, metadata={"help": "random choice of the target pair"})
+    augmentation: AugmentationConfig = field(default_factory=AugmentationConfig, metadata={
+        "help": "task augmentations of every sample"})
     problem_augmentation_probability: float = field(default=0.0, metadata={
         "help": "chance a sample transforms only its inputs or outputs (A2)"})
 
@@ -97,13 +82,10 @@ class TrainingOptions:
         if self.batch_size % (self.per_device_train_batch_size * n_processes()):
             raise ValueError(f"batch_size {self.batch_size} must be a multiple of per_device_train_batch_size "
                              f"{self.per_device_train_batch_size} × {n_processes()} processes")
-        if not 0.0 <= self.warmup_ratio < 1.0:
-            raise ValueError(f"warmup_ratio is {self.warmup_ratio}; it must be in [0, 1)")
         if self.adapter_path and not self.use_lora:
             raise ValueError("adapter_path needs use_lora=True (or merge the adapter first with merge_adapter)")
         if self.max_steps < 1 or self.max_seq_len < 16:
             raise ValueError(f"max_steps {self.max_steps} and max_seq_len {self.max_seq_len} must be positive")
-        check_geometry_set(self.geometries)
         unknown = set(self.report_to) - {"tensorboard", "wandb"}
         if unknown:
             raise ValueError(f"report_to has {sorted(unknown)}; choose among tensorboard, wandb")
@@ -112,15 +94,6 @@ class TrainingOptions:
     def gradient_accumulation_steps(self) -> int:
         return self.batch_size // (self.per_device_train_batch_size * n_processes())
 
-    def augmentation_config(self) -> AugmentationConfig:
-        own_frame = 0.0 if self.one_kind_augmentation else self.own_frame_probability  # one-kind keeps it in half
-        return AugmentationConfig(geometric=self.geometric_augmentation, permute_colors=self.permute_colors,
-                                  keep_background_probability=self.keep_background_probability,
-                                  shuffle_train_pairs=self.shuffle_train_pairs,
-                                  swap_train_and_test=self.swap_train_and_test, one_kind=self.one_kind_augmentation,
-                                  geometries=self.geometries, keep_rule_colors=self.keep_rule_colors,
-                                  own_frame_probability=own_frame)
-
     def problem_augmentation_config(self) -> ProblemAugmentationConfig:
         return ProblemAugmentationConfig(probability=self.problem_augmentation_probability)
 
@@ -128,6 +101,9 @@ class TrainingOptions:
 @dataclass
 class FineTuningConfig(TrainingOptions):
     """Fine-tuning on several datasets, each paired with a prompt version."""
+
+    lr_scheduler_type: str = field(default="linear", metadata={"help": "lr schedule", "choices": SCHEDULERS})
+    warmup_ratio: float = field(default=0.05, metadata={"help": "share of steps spent warming up (0-1)"})
 
     train_datasets: list[tuple[str, str]] = field(
         default_factory=lambda: [("arc-agi-1/training", DEFAULT_PROMPT_VERSION)],
@@ -141,6 +117,8 @@ class FineTuningConfig(TrainingOptions):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if not 0.0 <= self.warmup_ratio < 1.0:
+            raise ValueError(f"warmup_ratio is {self.warmup_ratio}; it must be in [0, 1)")
         for _, prompt_version in [*self.train_datasets, *([self.val_dataset] if self.val_dataset else [])]:
             check_prompt_version(prompt_version)
         if not self.train_datasets:
@@ -198,8 +176,7 @@ def training_arguments(options: TrainingOptions, output_dir: str | Path, device:
         output_dir=str(output_dir), max_steps=options.max_steps,
         per_device_train_batch_size=options.per_device_train_batch_size,
         gradient_accumulation_steps=options.gradient_accumulation_steps,
-        learning_rate=options.learning_rate, lr_scheduler_type=options.lr_scheduler_type,
-        warmup_steps=options.warmup_ratio, weight_decay=options.weight_decay,
+        learning_rate=options.learning_rate, weight_decay=options.weight_decay,
         max_grad_norm=options.max_grad_norm, seed=options.random_seed, logging_steps=options.logging_steps,
         report_to=options.report_to or "none", use_cpu=not on_gpu, bf16=precision == "bf16", fp16=precision == "fp16",
         remove_unused_columns=False, dataloader_num_workers=0, save_strategy="no",
@@ -300,14 +277,15 @@ def fine_tune(config: FineTuningConfig, callbacks: list[Any] | None = None) -> d
     tokenizer = load_tokenizer(config.model_path)
     sources = [SampleSource(list(get_dataset(name)), version) for name, version in config.train_datasets]
     samples = TrainingSamples(sources, encoder, tokenizer, config.max_seq_len, config.random_seed,
-                              config.augmentation_config(), config.problem_augmentation_config(),
+                              config.augmentation, config.problem_augmentation_config(),
                               label_shown_grids=config.label_shown_grids)
     eval_samples, eval_args = None, {}
     if config.val_dataset:
         name, version = config.val_dataset
         eval_samples = fixed_samples(list(get_dataset(name)), version, encoder, tokenizer, config.max_seq_len)
         eval_args = dict(eval_strategy="steps", eval_steps=config.eval_steps, per_device_eval_batch_size=1)
-    args = training_arguments(config, output_dir, device, save_strategy="steps", save_steps=config.save_steps,
+    args = training_arguments(config, output_dir, device, lr_scheduler_type=config.lr_scheduler_type,
+                              warmup_steps=config.warmup_ratio, save_strategy="steps", save_steps=config.save_steps,
                               save_total_limit=config.save_total_limit, **eval_args)
     trainer = make_trainer(prepare_model(config, device), tokenizer, args, samples, eval_samples, callbacks)
     checkpoint = _last_checkpoint(output_dir) if config.resume else None

@@ -24,17 +24,15 @@ def main() -> None:
 
     import numpy as np
 
-    from arc24_lib.augmentation import (
-        AugmentationConfig,
-        ProblemAugmentationConfig,
-        apply_problem_augmentation,
-        augment_task,
-        sample_augmentation,
-        sample_problem_augmentation,
-    )
+    from arc24_lib.augmentation import AugmentationConfig, augment_task, sample_augmentation
     from arc24_lib.data import load_builtin
     from arc24_lib.encoders import DEFAULT_ENCODER, parse_encoder
     from arc24_lib.models import load_tokenizer
+    from arc24_lib.problem_augmentation import (
+        ProblemAugmentationConfig,
+        apply_problem_augmentation,
+        sample_problem_augmentation,
+    )
     from arc24_lib.prompting import create_prompt, tokenize_prompt
 
     tasks = list(load_builtin(args.dataset))

@@ -27,14 +27,15 @@ def main() -> None:
 
     import torch
 
-    from arc24_lib.data import Dataset, get_dataset
-    from arc24_lib.inference.airv import InferenceConfig, read_predictions, run_airv
+    from arc24_lib.data import get_dataset
+    from arc24_lib.inference.airv import InferenceConfig, run_airv
     from arc24_lib.inference.backend import GenerationConfig
     from arc24_lib.inference.hf import HFBackend
+    from arc24_lib.inference.records import read_records
     from arc24_lib.partitions import smallest_tasks
 
     tasks = smallest_tasks(get_dataset(args.dataset), args.n_tasks)
-    hidden = Dataset(tasks.name, {t.task_id: t.without_solutions() for t in tasks})
+    hidden = tasks.without_solutions()
     device = "cuda" if torch.cuda.is_available() else "cpu"
 
     def run(backend, batch_size: int) -> tuple[float, list[dict]]:
@@ -42,7 +43,7 @@ def main() -> None:
             config = InferenceConfig(output_dir=folder, predictions_per_test_input=args.predictions,
                                      batch_size=batch_size, max_seq_len=args.max_seq_len, augmented_scoring=False)
             start = time.perf_counter()
-            records = read_predictions(run_airv(hidden, config, backend=backend))
+            records = read_records(run_airv(hidden, config, backend=backend))
             return time.perf_counter() - start, records
 
     hf = HFBackend("embedded", device=device, batch_size=1)

@@ -2,17 +2,14 @@
 # # 01 · Data
 #
 # Pick ARC tasks from a built-in dataset or a file, look at them, and measure how many tokens
-# their prompts take with a chosen grid encoder. The chosen tasks are written to
+# their prompts take with test-time training's model, grid encoder and prompt (any
+# `TestTimeConfig` field can be set below). The chosen tasks are written to
 # `<output_dir>/01_data/tasks_challenges.json` (solutions beside it) for the next notebooks.
 
 # %% tags=["parameters"]
 dataset = "arc-agi-1/training"
 task_ids = []  # empty: the n_tasks smallest tasks
 n_tasks = 6
-model_path = "embedded"
-grid_encoder = "GridShapeEncoder(RowNumberEncoder(MinimalGridEncoder()))"
-prompt_version = "output-from-examples-v2"
-max_seq_len = 4096
 output_dir = "outputs/notebooks"
 
 # %%
@@ -24,12 +21,13 @@ import numpy as np
 from arc24_lib.data import get_dataset, save_dataset
 from arc24_lib.encoders import parse_encoder
 from arc24_lib.models import load_tokenizer
-from arc24_lib.notebooks import DataParameters, notebook_parameters
+from arc24_lib.notebooks import DataParameters, bind_parameters
 from arc24_lib.partitions import smallest_tasks, subset_by_ids
 from arc24_lib.plotting import plot_task, save_figure
 from arc24_lib.prompting import token_report
+from arc24_lib.test_time import TestTimeConfig
 
-params = notebook_parameters(globals(), DataParameters)
+params, config = bind_parameters(globals(), DataParameters, TestTimeConfig)
 out = Path(params.output_dir) / "01_data"
 
 # %% [markdown]
@@ -58,12 +56,12 @@ for task in tasks:
 # Tokens of the full training prompt (prompt + answer) per test input, with the model's tokenizer.
 
 # %%
-tokenizer = load_tokenizer(params.model_path)
-report = token_report(tasks, parse_encoder(params.grid_encoder), tokenizer, params.prompt_version,
-                      max_lengths=(params.max_seq_len,))
-table = (f"| prompts | median | p90 | max | fits {params.max_seq_len} |\n|---|---|---|---|---|\n"
+tokenizer = load_tokenizer(config.model_path)
+report = token_report(tasks, parse_encoder(config.grid_encoder), tokenizer, config.prompt_version,
+                      max_lengths=(config.max_seq_len,))
+table = (f"| prompts | median | p90 | max | fits {config.max_seq_len} |\n|---|---|---|---|---|\n"
          f"| {report['prompts']} | {report['median']:.0f} | {report['p90']:.0f} | {report['max']} | "
-         f"{report['fits'][params.max_seq_len]:.0%} |")
+         f"{report['fits'][config.max_seq_len]:.0%} |")
 (out / "token_report.md").write_text(table + "\n")
 print(table)
 plt.hist(report["lengths"], bins=20)

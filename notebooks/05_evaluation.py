@@ -7,7 +7,7 @@
 
 # %% tags=["parameters"]
 tasks_path = None  # None: the tasks 01_data wrote (with solutions)
-predictions_path = None  # None: what 04_inference wrote (with its own-frame expert's, if any)
+predictions_path = None  # None: what 04_inference wrote
 n_pictures = 12
 output_dir = "outputs/notebooks"
 
@@ -18,14 +18,13 @@ import matplotlib.pyplot as plt
 from IPython.display import Image, Markdown, display
 
 from arc24_lib.data import load_dataset
-from arc24_lib.experts import expert_predictions
 from arc24_lib.notebooks import EvaluationParameters, notebook_parameters
 from arc24_lib.pipeline import vote_and_report
 
 params = notebook_parameters(globals(), EvaluationParameters)
 out = Path(params.output_dir) / "05_evaluation"
 tasks = load_dataset(params.tasks_path or Path(params.output_dir) / "01_data" / "tasks_challenges.json")
-predictions = params.predictions_path or expert_predictions(Path(params.output_dir) / "04_inference")
+predictions = params.predictions_path or Path(params.output_dir) / "04_inference" / "predictions.jsonl"
 
 # %% [markdown]
 # ## Metrics

@@ -7,9 +7,9 @@
 # `submission.json` after every task, so a crash or a timeout still submits. A run in which
 # no task got an answer from the model fails at the end, after the fallback file is written.
 # Attach the datasets built by `python -m arc24_lib.kaggle` (library wheel, model, wheelhouse).
-# Test-time training and inference take every setting not listed here from the library's
-# `TestTimeConfig` and `InferenceConfig`; `kaggle_run.KAGGLE_DIFFERENCES` says where and why
-# the values below differ from theirs.
+# Test-time training and inference take every setting from the library's `TestTimeConfig` and
+# `InferenceConfig`, except where `kaggle_run.KAGGLE_DIFFERENCES` says (and why); `test_time` and
+# `inference` below change any of their fields.
 
 # %% tags=["parameters"]
 challenges_path = "/kaggle/input/arc-prize-2025/arc-agi_test_challenges.json"
@@ -29,19 +29,8 @@ seconds_per_score = 0.05  # one candidate under one augmented prompt
 n_workers = None  # one per GPU
 stop_grace_s = 600.0  # a worker still busy this long after the deadline is stopped
 max_worker_restarts = 2
-backend = "vllm"
-gpu_memory_utilization = 0.4
-grid_encoder = "GridShapeEncoder(RowNumberEncoder(MinimalGridEncoder()))"
-prompt_version = "output-from-examples-v2"
-max_seq_len = 8192
-max_steps = 300
-learning_rate = 1e-3
-lora_r = 32
-lora_layers = 15
-early_stop_loss = None
-predictions_per_test_input = 32
-augmented_scoring = True
-scored_candidates = 8
+test_time = {}  # TestTimeConfig fields to change (Kaggle's: kaggle_run.KAGGLE_DIFFERENCES); None: no training
+inference = {}  # InferenceConfig fields to change, e.g. {"backend": "hf"}
 
 # %% [markdown]
 # ## Install offline

@@ -56,6 +56,14 @@ def tiny_model_path(tmp_path_factory, smollm2_tokenizer):
     return build_tiny_model(tmp_path_factory.mktemp("tiny_llama"), copy.deepcopy(smollm2_tokenizer))
 
 
+@pytest.fixture(scope="module")
+def tiny_backend(tiny_model_path):
+    """The hf backend on the tiny random model."""
+    from arc24_lib.inference.hf import HFBackend
+
+    return HFBackend(str(tiny_model_path), device="cpu", batch_size=8)
+
+
 def teach_answer(model, tokenizer, prompt, answer, steps=60, learning_rate=3e-3):
     """Train `model` (plain or with a LoRA adapter) until it answers `prompt` with `answer` and the end token."""
     import torch

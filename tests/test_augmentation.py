@@ -12,21 +12,17 @@ from hypothesis.extra.numpy import arrays
 
 from arc24_lib.augmentation import (
     GEOMETRY_NAMES,
-    GEOMETRY_SETS,
     IDENTITY_COLOR_MAP,
-    PROBLEM_KINDS,
     AugmentationConfig,
-    ProblemAugmentation,
-    ProblemAugmentationConfig,
     TaskAugmentation,
     all_geometries,
     apply_geometry,
-    apply_problem_augmentation,
     augment_grid,
     augment_task,
     fixed_recoloring_colors,
     identity_augmentation,
     inference_augmentations,
+    per_task_augmentation,
     permute_colors,
     revert_colors,
     revert_geometry,
@@ -35,9 +31,15 @@ from arc24_lib.augmentation import (
     rule_colors,
     sample_augmentation,
     sample_pool_task,
-    sample_problem_augmentation,
 )
 from arc24_lib.data import MAX_SIDE, Example, Task, load_builtin
+from arc24_lib.problem_augmentation import (
+    PROBLEM_KINDS,
+    ProblemAugmentation,
+    ProblemAugmentationConfig,
+    apply_problem_augmentation,
+    sample_problem_augmentation,
+)
 
 DATASETS = ("arc-agi-1/training", "arc-agi-1/evaluation", "arc-agi-2/training", "arc-agi-2/evaluation")
 
@@ -271,17 +273,21 @@ def test_color_maps_without_rule_colors_draw_as_before():
             assert drawn == tuple(int(c) for c in expected)
 
 
-def test_keep_rule_colors_reaches_training_and_inference_configs():
+def test_test_time_training_and_its_inference_share_one_augmentation_config():
+    from arc24_lib.config import config_from_dict
     from arc24_lib.inference.airv import InferenceConfig
     from arc24_lib.test_time import TestTimeConfig
-    from arc24_lib.training import TrainingOptions
+    from arc24_lib.training import FineTuningConfig, TrainingOptions
 
-    assert TrainingOptions(keep_rule_colors=True).augmentation_config().keep_rule_colors
-    assert not InferenceConfig(keep_rule_colors=False).augmentation_config().keep_rule_colors
-    # on where one task's adapter is trained and used; fine-tuning over many tasks permutes every colour
-    assert TestTimeConfig().augmentation_config().keep_rule_colors
-    assert InferenceConfig().augmentation_config().keep_rule_colors
-    assert not TrainingOptions().augmentation_config().keep_rule_colors
+    # rule colours kept and half the samples in the own frame where one task's adapter is trained and used;
+    # fine-tuning over many tasks permutes every colour and draws every frame alike
+    assert TestTimeConfig().augmentation == InferenceConfig().augmentation == per_task_augmentation()
+    assert per_task_augmentation().keep_rule_colors and per_task_augmentation().own_frame_probability == 0.5
+    assert TrainingOptions().augmentation == FineTuningConfig().augmentation == AugmentationConfig()
+    assert not AugmentationConfig().keep_rule_colors and AugmentationConfig().own_frame_probability == 0.0
+    # a partial dict changes only the fields it names
+    config = config_from_dict(TestTimeConfig, {"augmentation": {"keep_rule_colors": False}})
+    assert config.augmentation == replace(per_task_augmentation(), keep_rule_colors=False)
 
 
 def test_config_validation():
@@ -334,17 +340,6 @@ def test_inference_augmentations_cover_geometries():
         augment_task(task, augmentation)  # allowed without test outputs
 
 
-def test_one_kind_changes_the_geometry_or_the_colours_never_both():
-    task, rng = make_task(3, 1), np.random.default_rng(8)
-    samples = [sample_augmentation(task, rng, AugmentationConfig(one_kind=True)) for _ in range(400)]
-    new_geometry = [a.geometry != 0 for a in samples]
-    new_colors = [a.color_map != IDENTITY_COLOR_MAP for a in samples]
-    assert not any(g and c for g, c in zip(new_geometry, new_colors, strict=True))
-    assert 150 < sum(new_colors) < 250 and sum(new_geometry) > 120  # about half each (1/8 of geometries is 0)
-    both = [sample_augmentation(task, rng, AugmentationConfig()) for _ in range(100)]
-    assert sum(a.geometry != 0 and a.color_map != IDENTITY_COLOR_MAP for a in both) > 70
-
-
 def test_own_frame_probability_keeps_that_share_of_samples_in_the_task_frame(arc1_training):
     task = arc1_training["74dd1130"]
     rng = np.random.default_rng(5)
@@ -357,72 +352,11 @@ def test_own_frame_probability_keeps_that_share_of_samples_in_the_task_frame(arc
         assert sum(d.color_map != IDENTITY_COLOR_MAP for d in draws) > 0.9 * len(draws)  # colours still change
     with pytest.raises(ValueError, match="own_frame_probability"):
         AugmentationConfig(own_frame_probability=1.5)
-    with pytest.raises(ValueError, match="one_kind"):
-        AugmentationConfig(own_frame_probability=0.5, one_kind=True)
-    from arc24_lib.test_time import TestTimeConfig
-    from arc24_lib.training import TrainingOptions
-
-    assert TrainingOptions(own_frame_probability=0.5).augmentation_config().own_frame_probability == 0.5
-    assert TrainingOptions().augmentation_config().own_frame_probability == 0.0  # fine-tuning: every frame alike
-    assert TestTimeConfig().augmentation_config().own_frame_probability == 0.5  # test-time default
-    assert TestTimeConfig(own_frame_probability=0.0).augmentation_config().own_frame_probability == 0.0
-    one_kind = TestTimeConfig(one_kind_augmentation=True).augmentation_config()  # one-kind keeps its own rule
-    assert one_kind.one_kind and one_kind.own_frame_probability == 0.0
-
-
-def test_one_kind_inference_augmentations_take_turns():
-    task = make_task(3, 1, solutions=False)
-    augmentations = inference_augmentations(task, 16, np.random.default_rng(5), AugmentationConfig(one_kind=True))
-    assert augmentations[0] == identity_augmentation(task) and len(set(augmentations)) == 16
-    in_own_colors, in_own_frame = augmentations[1::2], augmentations[2::2]
-    assert all(a.color_map == IDENTITY_COLOR_MAP and a.geometry != 0 for a in in_own_colors)
-    assert {a.geometry for a in in_own_colors} == set(all_geometries()) - {0}  # 8 turns cover the other 7
-    assert all(a.geometry == 0 and a.color_map != IDENTITY_COLOR_MAP for a in in_own_frame)
-    for augmentation in augmentations:
-        assert_same_task(revert_task(augment_task(task, augmentation), augmentation), task)
-
-
-@settings(max_examples=40, deadline=None)
-@given(grid=arrays(np.int64, st.tuples(st.integers(1, 6), st.integers(1, 6)), elements=st.integers(0, 9)))
-def test_geometry_sets_keep_what_their_names_say(grid):
-    rows = {tuple(row) for row in grid} | {tuple(row[::-1]) for row in grid}
-    for index in GEOMETRY_SETS["flips"]:  # every row of the image is a row of the grid, maybe reversed
-        assert {tuple(row) for row in apply_geometry(grid, index)} <= rows
-    for index in GEOMETRY_SETS["diagonal-flips"]:  # commute with the transpose
-        assert np.array_equal(apply_geometry(grid.T, index), apply_geometry(grid, index).T)
-    square = np.arange(9).reshape(3, 3)
-    for name, indices in GEOMETRY_SETS.items():  # and the others do not
-        for index in set(all_geometries()) - set(indices):
-            keeps_rows = {tuple(r) for r in apply_geometry(square, index)} <= {tuple(r) for r in square} | {
-                tuple(r[::-1]) for r in square}
-            commutes = np.array_equal(apply_geometry(square.T, index), apply_geometry(square, index).T)
-            assert not (keeps_rows if name == "flips" else commutes if name == "diagonal-flips" else False)
-
-
-@pytest.mark.parametrize("name", sorted(GEOMETRY_SETS))
-def test_geometry_sets_limit_training_and_inference_draws(name):
-    task, rng = make_task(3, 1), np.random.default_rng(3)
-    config = AugmentationConfig(geometries=name)
-    drawn = Counter(sample_augmentation(task, rng, config).geometry for _ in range(400))
-    assert set(drawn) == set(GEOMETRY_SETS[name]) and min(drawn.values()) > 400 / len(drawn) / 2
-    for one_kind in (False, True):
-        augmentations = inference_augmentations(task, 16, rng, replace(config, one_kind=one_kind))
-        assert augmentations[0] == identity_augmentation(task) and len(set(augmentations)) == 16
-        assert {a.geometry for a in augmentations} == set(GEOMETRY_SETS[name])
-    cycle = inference_augmentations(task, len(GEOMETRY_SETS[name]), rng, config)
-    assert sorted(a.geometry for a in cycle) == sorted(GEOMETRY_SETS[name])  # each once per cycle
-
-
-def test_unknown_geometry_set_is_refused_with_the_choices():
-    from arc24_lib.inference.airv import InferenceConfig
-    from arc24_lib.training import TrainingOptions
-
-    for make in (AugmentationConfig, TrainingOptions, InferenceConfig):
-        with pytest.raises(ValueError, match="geometries is 'flip'; choose one of .*'flips'"):
-            make(geometries="flip")
-    assert TrainingOptions(geometries="flips").augmentation_config().geometries == "flips"
-    assert InferenceConfig(geometries="diagonal-flips").augmentation_config().geometries == "diagonal-flips"
-    assert TrainingOptions().augmentation_config().geometries == InferenceConfig().geometries == "all"
+    # inference spreads its predictions over the geometries whatever the training share was
+    plain = inference_augmentations(task.without_solutions(), 8, np.random.default_rng(2), AugmentationConfig())
+    shared = inference_augmentations(task.without_solutions(), 8, np.random.default_rng(2),
+                                     AugmentationConfig(own_frame_probability=0.5))
+    assert plain == shared and {a.geometry for a in plain} == set(all_geometries())
 
 
 def test_sample_pool_task_draws_distinct_pairs():

@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 
 from arc24_lib.augmentation import augment_grid, augment_task
-from arc24_lib.data import Dataset
 from arc24_lib.encoders import DEFAULT_ENCODER, parse_encoder
 from arc24_lib.evaluation import evaluate
-from arc24_lib.inference.airv import InferenceConfig, plan_predictions, read_predictions, run_airv
-from arc24_lib.inference.backend import Generation, GenerationConfig, make_backend
-from arc24_lib.inference.hf import HFBackend
+from arc24_lib.inference import make_backend
+from arc24_lib.inference.airv import InferenceConfig, plan_predictions, run_airv
+from arc24_lib.inference.backend import Generation, GenerationConfig
+from arc24_lib.inference.records import read_records
 from arc24_lib.partitions import subset_by_ids
 from arc24_lib.selection import select_attempts
 
@@ -22,7 +22,7 @@ TASK_IDS = ["6150a2bd", "0d3d703e", "74dd1130", "e9afcf9a", "d631b094", "44f52bb
 
 def hidden(dataset):
     """The dataset as a competition shows it: test outputs removed."""
-    return Dataset(dataset.name, {t.task_id: t.without_solutions() for t in dataset})
+    return dataset.without_solutions()
 
 
 class OracleBackend:
@@ -46,7 +46,7 @@ def test_airv_reverts_every_augmentation_exactly(tmp_path, arc1_training, smollm
     config = InferenceConfig(output_dir=str(tmp_path), predictions_per_test_input=16, batch_size=5)
     oracle = OracleBackend(tasks, config, smollm2_tokenizer)
     path = run_airv(hidden(tasks), config, backend=oracle, tokenizer=smollm2_tokenizer)
-    records = read_predictions(path)
+    records = read_records(path)
     assert len(records) == 16 * sum(len(task.test) for task in tasks)
     assert len({r["augmentation"]["geometry"] for r in records}) == 8
     for record in records:
@@ -56,11 +56,6 @@ def test_airv_reverts_every_augmentation_exactly(tmp_path, arc1_training, smollm
     result = evaluate(records, attempts, tasks)
     assert result["summary"]["accuracy"] == 1.0 and result["summary"]["vote_1"] == 1.0
     assert result["summary"]["unanswered"] == 0.0 and result["n_tasks"] == len(TASK_IDS)
-
-
-@pytest.fixture(scope="module")
-def tiny_backend(tiny_model_path):
-    return HFBackend(str(tiny_model_path), device="cpu", batch_size=8)
 
 
 def test_hf_backend_batched_equals_one_at_a_time(tiny_backend, arc1_training):
@@ -115,10 +110,11 @@ def test_hf_score_equals_a_full_forward_pass_batched_or_not(tiny_backend, arc1_t
         assert score == pytest.approx(expected, abs=1e-3) and score < 0
 
 
-def test_airv_augmented_scoring_writes_scores_once_and_ranks_by_them(tmp_path, tiny_backend, tiny_model_path,
-                                                                     arc1_training):
-    from arc24_lib.inference.scoring import read_scores
+def test_augmented_scoring_is_a_stage_after_airv_writes_scores_once_and_ranks_by_them(tmp_path, tiny_backend,
+                                                                                       tiny_model_path, arc1_training):
+    from arc24_lib.inference.records import read_scores
     from arc24_lib.pipeline import vote_and_report
+    from arc24_lib.solve import infer
 
     tasks = subset_by_ids(arc1_training, ["6150a2bd", "e9afcf9a"])
     config = tiny_config(tmp_path, tiny_model_path, predictions_per_test_input=4, max_new_tokens=None)
@@ -143,12 +139,14 @@ def test_airv_augmented_scoring_writes_scores_once_and_ranks_by_them(tmp_path, t
             return tiny_backend.score(prompts, answers, adapter_path)
 
     path = run_airv(hidden(tasks), config, backend=TwoMinds())
+    assert not (tmp_path / "scores.jsonl").exists()  # AIRV only predicts; scoring is the next stage
+    assert infer(hidden(tasks), config, backend=TwoMinds()) == path  # nothing left to predict: it scores
     lines = (tmp_path / "scores.jsonl").read_text().splitlines()
     scores = read_scores(tmp_path / "scores.jsonl")
     assert set(scores) == {(t.task_id, i) for t in tasks for i in range(len(t.test))}
     assert all(len(grids) == 2 for grids in scores.values())
     assert all(json.loads(line)["n_prompts"] == 4 for line in lines)
-    run_airv(hidden(tasks), config, backend=TwoMinds())  # a rerun scores nothing again
+    infer(hidden(tasks), config, backend=TwoMinds())  # a rerun scores nothing again
     assert (tmp_path / "scores.jsonl").read_text().splitlines() == lines
     outputs = vote_and_report(tasks, path, tmp_path / "report")
     attempts = json.loads(outputs["attempts"].read_text())
@@ -165,12 +163,12 @@ def tiny_config(tmp_path, model_path, **overrides):
 
 def test_airv_interrupted_then_resumed_equals_uninterrupted(tmp_path, tiny_backend, tiny_model_path, arc1_training):
     tasks = hidden(subset_by_ids(arc1_training, TASK_IDS[:4]))
-    full = read_predictions(run_airv(tasks, tiny_config(tmp_path / "full", tiny_model_path), backend=tiny_backend))
+    full = read_records(run_airv(tasks, tiny_config(tmp_path / "full", tiny_model_path), backend=tiny_backend))
     assert len(full) == 3 * sum(len(t.test) for t in tasks)
     config = tiny_config(tmp_path / "resumed", tiny_model_path)
     run_airv(tasks, config, backend=tiny_backend, stop_after=5)
-    assert 5 <= len(read_predictions(tmp_path / "resumed" / "predictions.jsonl")) < len(full)
-    resumed = read_predictions(run_airv(tasks, config, backend=tiny_backend))
+    assert 5 <= len(read_records(tmp_path / "resumed" / "predictions.jsonl")) < len(full)
+    resumed = read_records(run_airv(tasks, config, backend=tiny_backend))
     key = lambda r: (r["task_id"], r["test_index"], r["augmentation_index"])  # noqa: E731
     assert len({key(r) for r in resumed}) == len(resumed) == len(full)
     assert sorted(resumed, key=key) == sorted(full, key=key)
@@ -182,7 +180,7 @@ def test_airv_killed_process_then_resumed(tmp_path, tiny_backend, tiny_model_pat
     from arc24_lib.data import save_dataset
 
     challenges = save_dataset(tasks, tmp_path / "tasks_challenges.json", with_solutions=False)
-    full = read_predictions(run_airv(tasks, tiny_config(tmp_path / "full", tiny_model_path), backend=tiny_backend))
+    full = read_records(run_airv(tasks, tiny_config(tmp_path / "full", tiny_model_path), backend=tiny_backend))
     config = tiny_config(tmp_path / "killed", tiny_model_path)
     config_path = save_config(config, tmp_path / "killed_config.json")
     script = ("import sys; from arc24_lib.config import load_config; from arc24_lib.data import load_dataset;"
@@ -196,10 +194,10 @@ def test_airv_killed_process_then_resumed(tmp_path, tiny_backend, tiny_model_pat
         time.sleep(0.05)
     process.kill()
     process.wait()
-    assert 4 <= len(read_predictions(path)) < len(full)
+    assert 4 <= len(read_records(path)) < len(full)
     with open(path, "a") as file:  # a line cut in half by the kill
         file.write('{"task_id": "6150a2bd", "test_in')
-    resumed = read_predictions(run_airv(tasks, config, backend=tiny_backend))
+    resumed = read_records(run_airv(tasks, config, backend=tiny_backend))
     key = lambda r: (r["task_id"], r["test_index"], r["augmentation_index"])  # noqa: E731
     assert sorted(resumed, key=key) == sorted(full, key=key)
 
@@ -221,7 +219,7 @@ def test_airv_one_failing_task_does_not_sink_the_run(tmp_path, tiny_model_path, 
             return tiny_backend.generate(prompts, generation_config, adapter_path, max_new_tokens)
 
     path = run_airv(tasks, config, backend=Flaky())
-    records = read_predictions(path)
+    records = read_records(path)
     assert {r["task_id"] for r in records} == {"6150a2bd", "74dd1130"} and len(records) == 6
     failure = json.loads((tmp_path / "failures.jsonl").read_text().splitlines()[0])
     assert failure["task_id"] == "0d3d703e" and "out of memory" in failure["error"]
@@ -254,7 +252,7 @@ def test_predict_end_to_end_with_embedded_model(tmp_path, arc1_training):
     tasks = smallest_tasks(arc1_training, 3)
     config = InferenceConfig(output_dir=str(tmp_path), predictions_per_test_input=2, batch_size=8, device="cpu")
     outputs = predict(tasks, config)
-    records = read_predictions(outputs["submission"].parent / "predictions.jsonl")
+    records = read_records(outputs["submission"].parent / "predictions.jsonl")
     assert len(records) == 2 * sum(len(t.test) for t in tasks) == outputs["n_predictions"]
     assert all(r["n_tokens"] > 0 and r["text"] for r in records)
     submission = json.loads(outputs["submission"].read_text())

@@ -1,6 +1,5 @@
 """The competition notebook end to end on CPU against a fake competition folder built from real ARC data."""
 
-import dataclasses
 import json
 import shutil
 
@@ -8,7 +7,8 @@ import nbformat
 import pytest
 from papermill.exceptions import PapermillExecutionError
 
-from arc24_lib.data import Dataset, load_builtin, load_dataset, save_dataset
+from arc24_lib.config import config_from_dict
+from arc24_lib.data import load_builtin, load_dataset, save_dataset
 from arc24_lib.kaggle_run import KaggleRunConfig, check_run, run_submission
 from arc24_lib.kaggle_workers import FAULTS_VARIABLE
 from arc24_lib.notebooks import run_notebook
@@ -24,19 +24,25 @@ def competition(tmp_path):
     """/kaggle/input/<competition>/arc-agi_test_challenges.json: small real tasks, no solutions (ARC-AGI-1
     training: the smallest evaluation tasks are kept aside for measurement)."""
     tasks = smallest_tasks(load_builtin("arc-agi-1/training"), 4)
-    hidden = Dataset("test", {t.task_id: t.without_solutions() for t in tasks})
+    hidden = tasks.without_solutions("test")
     path = save_dataset(hidden, tmp_path / "input" / "arc-prize" / "arc-agi_test_challenges.json",
                         with_solutions=False)
     return path
 
 
-def settings(tmp_path, competition, model_path, **overrides):
+def settings(tmp_path, competition, model_path, backend="vllm", max_steps=2, **overrides):
+    """KaggleRunConfig values for a short run on the tiny model (`max_steps` 0: no test-time training)."""
+    test_time = {"max_steps": max_steps, "max_seq_len": 2048, "lora_r": 4} if max_steps else None
     values = dict(challenges_path=str(competition), submission_path=str(tmp_path / "working" / "submission.json"),
-                  work_dir=str(tmp_path / "working" / "arc24"), model_path=str(model_path), backend="vllm",
-                  deadline_s=900.0, seconds_per_step=0.2, seconds_per_prediction=0.2, max_steps=2,
-                  predictions_per_test_input=2, max_seq_len=2048, lora_r=4, learning_rate=1e-3)
+                  work_dir=str(tmp_path / "working" / "arc24"), model_path=str(model_path), deadline_s=900.0,
+                  seconds_per_step=0.2, seconds_per_prediction=0.2, test_time=test_time,
+                  inference={"backend": backend, "predictions_per_test_input": 2, "max_seq_len": 2048})
     values.update(overrides)
     return values
+
+
+def run_config(values):
+    return config_from_dict(KaggleRunConfig, values)
 
 
 def test_submission_notebook_runs_and_submits_offline(tmp_path, competition, tiny_model_path, monkeypatch):
@@ -65,7 +71,7 @@ def test_faults_in_training_and_inference_still_submit_every_task(tmp_path, comp
                                                                   monkeypatch):
     ids = load_dataset(competition).task_ids
     monkeypatch.setenv(FAULTS_VARIABLE, f"ttt={ids[0]};inference={ids[1]}")
-    summary = run_submission(KaggleRunConfig(**settings(tmp_path, competition, tiny_model_path, backend="hf")))
+    summary = run_submission(run_config(settings(tmp_path, competition, tiny_model_path, backend="hf")))
     submission = json.loads((tmp_path / "working" / "submission.json").read_text())
     assert validate_submission(submission, load_dataset(competition)) == []
     assert set(summary["failed"]) == {ids[0], ids[1]}
@@ -79,7 +85,7 @@ def test_deadline_mid_run_keeps_a_valid_submission(tmp_path, competition, tiny_m
     # a plan of ~100 s per task but a deadline of 60 s: the first task runs, the rest keep the fallback
     values = settings(tmp_path, competition, tiny_model_path, backend="hf", deadline_s=60.0, seconds_per_step=0.2,
                       max_steps=400, per_task_cap_s=8.0)
-    summary = run_submission(KaggleRunConfig(**values))
+    summary = run_submission(run_config(values))
     submission = json.loads((tmp_path / "working" / "submission.json").read_text())
     assert validate_submission(submission, load_dataset(competition)) == []
     assert 1 <= summary["tasks_processed"] < len(submission) or summary["seconds"] < 60
@@ -92,7 +98,7 @@ def test_unreadable_task_gets_fallback_entries(tmp_path, competition, tiny_model
     raw = json.loads(competition.read_text())
     raw["broken01"] = {"train": [{"input": [[1, 11]], "output": [[1]]}], "test": [{"input": [[1]]}, {"input": [[2]]}]}
     competition.write_text(json.dumps(raw))
-    run_submission(KaggleRunConfig(**settings(tmp_path, competition, tiny_model_path, backend="hf", max_steps=0)))
+    run_submission(run_config(settings(tmp_path, competition, tiny_model_path, backend="hf", max_steps=0)))
     submission = json.loads((tmp_path / "working" / "submission.json").read_text())
     assert submission["broken01"] == [{"attempt_1": NO_ANSWER, "attempt_2": NO_ANSWER}] * 2
     assert set(submission) == set(raw)
@@ -114,9 +120,11 @@ def test_plan_budget_fits_the_deadline_and_shrinks_predictions_first():
 
 
 def test_the_plan_counts_augmented_scoring_in_each_prediction():
-    scoring = KaggleRunConfig(seconds_per_prediction=0.4, seconds_per_score=0.05, scored_candidates=8)
+    scoring = run_config({"seconds_per_prediction": 0.4, "seconds_per_score": 0.05,
+                          "inference": {"scored_candidates": 8}})
     assert scoring.seconds_per_planned_prediction == pytest.approx(0.8)
-    assert KaggleRunConfig(seconds_per_prediction=0.4, augmented_scoring=False).seconds_per_planned_prediction == 0.4
+    plain_config = run_config({"seconds_per_prediction": 0.4, "inference": {"augmented_scoring": False}})
+    assert plain_config.seconds_per_planned_prediction == 0.4
     plain = plan_budget(240, 1, 3 * 3600, seconds_per_step=0.6, seconds_per_prediction=0.4, min_steps=50)
     scored = plan_budget(240, 1, 3 * 3600, seconds_per_step=0.6,
                          seconds_per_prediction=scoring.seconds_per_planned_prediction, min_steps=50)
@@ -140,7 +148,7 @@ def test_the_built_kernel_runs_the_submission_notebook_offline_on_a_gpu(tmp_path
 def test_two_workers_share_the_task_queue(tmp_path, competition, tiny_model_path, monkeypatch):
     monkeypatch.setenv(FAULTS_VARIABLE, "")
     values = settings(tmp_path, competition, tiny_model_path, backend="hf", n_workers=2)
-    summary = run_submission(KaggleRunConfig(**values))
+    summary = run_submission(run_config(values))
     lines = (tmp_path / "working" / "arc24" / "task_results.jsonl").read_text().splitlines()
     results = [json.loads(line) for line in lines]
     assert summary["workers"] == 2
@@ -169,7 +177,7 @@ def test_a_killed_worker_is_replaced_and_the_rest_of_the_tasks_are_answered(tmp_
                                                                             tiny_model_path, monkeypatch):
     ids = load_dataset(competition).task_ids
     monkeypatch.setenv(FAULTS_VARIABLE, f"crash={ids[1]}")  # SIGKILL while on the second task, as an OOM kill
-    summary = run_submission(KaggleRunConfig(**settings(tmp_path, competition, tiny_model_path, backend="hf")))
+    summary = run_submission(run_config(settings(tmp_path, competition, tiny_model_path, backend="hf")))
     assert summary["worker_deaths"] == [{"worker": 0, "exitcode": -9}]
     assert summary["tasks_processed"] == 3 and summary["answered"] == 3
     check_run(summary)  # answers from the model: no failure
@@ -191,8 +199,8 @@ def test_test_time_training_and_inference_start_from_the_model_folders_adapter(t
     ids = load_dataset(competition).task_ids
     monkeypatch.setenv(FAULTS_VARIABLE, f"ttt={ids[0]}")
     values = settings(tmp_path, competition, model, backend="hf", n_workers=1)
-    assert KaggleRunConfig(**values).start_adapter == str(model / "adapter")
-    summary = run_submission(KaggleRunConfig(**values))
+    assert run_config(values).start_adapter == str(model / "adapter")
+    summary = run_submission(run_config(values))
     assert summary["answered"] == 4
     adapters = tmp_path / "working" / "arc24" / "adapters"
     assert json.loads((adapters / "test_time_config.json").read_text())["adapter_path"] == str(model / "adapter")
@@ -200,36 +208,6 @@ def test_test_time_training_and_inference_start_from_the_model_folders_adapter(t
         assert json.loads((adapters / task_id / "adapter_config.json").read_text())["r"] == 2
     inference = json.loads((tmp_path / "working" / "arc24" / "inference_0" / "inference_config.json").read_text())
     assert inference["adapter_path"] == str(model / "adapter")  # what a task without its own adapter gets
-
-
-def test_kaggle_defaults_are_the_librarys_but_for_the_stated_differences():
-    from arc24_lib.inference.airv import InferenceConfig
-    from arc24_lib.kaggle_run import KAGGLE_DIFFERENCES
-    from arc24_lib.test_time import TestTimeConfig
-
-    kaggle = KaggleRunConfig()
-    shared = 0
-    for stage in (TestTimeConfig(), InferenceConfig()):
-        for name in {f.name for f in dataclasses.fields(stage)} & {f.name for f in dataclasses.fields(kaggle)}:
-            if name in ("model_path", "adapter_path"):  # the attached model dataset's
-                continue
-            shared += 1
-            if name not in KAGGLE_DIFFERENCES:
-                assert getattr(kaggle, name) == getattr(stage, name), f"{name} differs from {type(stage).__name__}"
-    assert shared >= 12
-    for name in KAGGLE_DIFFERENCES:  # each stated difference is real
-        assert any(getattr(kaggle, name) != getattr(stage, name) for stage in (TestTimeConfig(), InferenceConfig())
-                   if hasattr(stage, name)), name
-    assert kaggle.learning_rate == 1e-3 and kaggle.lora_layers == 15  # the validated test-time settings
-
-
-def test_the_notebook_parameters_are_the_run_configs_defaults():
-    from arc24_lib.notebooks import parameters_cell
-
-    cell = parameters_cell("kaggle_submission")
-    defaults = dataclasses.asdict(KaggleRunConfig())
-    assert set(cell) - set(defaults) == {"library_dir", "wheelhouse_dir"}
-    assert {name: cell[name] for name in defaults} == defaults
 
 
 def test_an_unknown_fault_stage_is_refused(monkeypatch):

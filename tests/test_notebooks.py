@@ -39,37 +39,33 @@ def test_notebooks_run_in_sequence_and_write_their_outputs(tmp_path, tiny_model_
     assert len(list((out / "01_data" / "pictures").glob("*.png"))) == 2
     tasks_path = str(out / "01_data" / "tasks_challenges.json")
 
-    fine_tuning = {"train_dataset": tasks_path, "model_path": str(tiny_model_path), "max_steps": 2, "batch_size": 1,
-                   "lora_r": 4, "max_seq_len": 1024}
+    fine_tuning = {"train_datasets": [[tasks_path, "output-from-examples-v2"]], "model_path": str(tiny_model_path),
+                   "max_steps": 2, "batch_size": 1, "lora_r": 4, "max_seq_len": 1024}
     run_notebook("02_fine_tuning", {**common, **fine_tuning}, executed, False)
     assert (out / "02_fine_tuning" / "adapter_model.safetensors").exists()
     assert (out / "02_fine_tuning" / "loss.png").exists()
 
     run_notebook("03_test_time_fine_tuning", {**common, "model_path": str(tiny_model_path), "max_steps": 2,
                                               "lora_r": 4, "lora_layers": 1, "max_seq_len": 1024,
-                                              "own_frame_share": 0.5, "keep_rule_colors": False}, executed, False)
-    for folder in (out / "03_test_time_fine_tuning", out / "03_test_time_fine_tuning" / "own_frame"):
-        for task_id in challenges:
-            result = json.loads((folder / task_id / "ttt_result.json").read_text())
-            assert result["status"] == "trained" and result["steps"] == 2
-            adapter = json.loads((folder / task_id / "adapter_config.json").read_text())
-            assert adapter["layers_to_transform"] == [1]  # the tiny model's last layer
-    own_frame = out / "03_test_time_fine_tuning" / "own_frame"
-    own_frame_config = json.loads((own_frame / "test_time_config.json").read_text())
-    assert own_frame_config["geometric_augmentation"] is False
-    assert own_frame_config["keep_rule_colors"] is False  # the parameter reaches both experts' configs
-    assert json.loads((own_frame.parent / "test_time_config.json").read_text())["keep_rule_colors"] is False
+                                              "augmentation": {"keep_rule_colors": False}}, executed, False)
+    folder = out / "03_test_time_fine_tuning"
+    for task_id in challenges:
+        result = json.loads((folder / task_id / "ttt_result.json").read_text())
+        assert result["status"] == "trained" and result["steps"] == 2
+        adapter = json.loads((folder / task_id / "adapter_config.json").read_text())
+        assert adapter["layers_to_transform"] == [1]  # the tiny model's last layer
+    trained_with = json.loads((folder / "test_time_config.json").read_text())["augmentation"]
+    assert trained_with["keep_rule_colors"] is False and trained_with["own_frame_probability"] == 0.5
 
     run_notebook("04_inference", {**common, "model_path": str(tiny_model_path), "predictions_per_test_input": 2,
-                                  "max_seq_len": 1024, "keep_rule_colors": False}, executed, False)
-    assert json.loads((out / "04_inference" / "inference_config.json").read_text())["keep_rule_colors"] is False
+                                  "max_seq_len": 1024}, executed, False)
+    # inference follows the settings 03's adapters were trained with
+    inferred_with = json.loads((out / "04_inference" / "inference_config.json").read_text())
+    assert inferred_with["augmentation"] == trained_with and inferred_with["adapters_dir"] == str(folder)
     submission = json.loads((out / "04_inference" / "submission.json").read_text())
     assert set(submission) == set(challenges)
     lines = (out / "04_inference" / "predictions.jsonl").read_text().splitlines()
     assert len(lines) == 2 * sum(len(task["test"]) for task in challenges.values())
-    own_frame_lines = (out / "04_inference" / "own_frame" / "predictions.jsonl").read_text().splitlines()
-    assert len(own_frame_lines) == len(lines)  # the own-frame adapters predict too, in each task's own frame
-    assert {json.loads(line)["augmentation"]["geometry"] for line in own_frame_lines} == {0}
     assert not (out / "04_inference" / "metrics.json").exists()  # 04 never looks at the solutions
 
     run_notebook("05_evaluation", common, executed, False)
@@ -79,7 +75,10 @@ def test_notebooks_run_in_sequence_and_write_their_outputs(tmp_path, tiny_model_
 
 
 @pytest.mark.parametrize(("parameters", "message"), [
-    ({"max_step": 5}, "unknown TestTimeParameters field(s): 'max_step' (did you mean 'max_steps'?)"),
+    ({"max_step": 5}, "unknown TestTimeConfig field(s): 'max_step' (did you mean 'max_steps'?)"),
+    ({"augmentation": {"keep_rule_color": False}}, "unknown AugmentationConfig field(s): 'keep_rule_color' "
+                                                   "(did you mean 'keep_rule_colors'?)"),
+    ({"augmentation": {"permute_colors": "no"}}, "permute_colors must be true or false"),
     ({"max_steps": "ten"}, "max_steps must be of type int"),
     ({"early_stop_loss": "low"}, "early_stop_loss"),
 ])

@@ -1,4 +1,4 @@
-from arc24_lib.selection import rank_candidates, select_attempts, select_attempts_of_experts
+from arc24_lib.selection import rank_candidates, select_attempts
 
 A, B, C = [[1, 2]], [[3]], [[4, 4], [4, 4]]
 
@@ -41,36 +41,3 @@ def test_attempts_alternate_best_score_and_most_votes():
     scores = {("t", 0): {key(A): -0.1, key(B): -0.2, key(C): -0.9}}
     assert select_attempts(records, {"t": 1}, scores=scores)["t"] == [[A, C]]
     assert select_attempts(records, {"t": 1}, n_attempts=3, scores=scores)["t"] == [[A, C, B]]
-
-
-def test_experts_take_turns_for_the_attempts():
-    all_frames = [rec(A, -1.0), rec(A, -1.0), rec(B, -0.5)]
-    own_frame = [rec(C, -2.0), rec(C, -2.0), rec(C, -2.0), rec(A, -0.1)]
-    attempts = select_attempts_of_experts([(all_frames, None), (own_frame, None)], {"t": 1, "u": 1})
-    assert attempts["t"] == [[A, C]] and attempts["u"] == [[None, None]]  # each expert's best grid
-    # the second expert's best is already the first attempt: the first expert's next grid follows
-    agreeing = [rec(A, -1.0), rec(A, -1.0)]
-    assert select_attempts_of_experts([(all_frames, None), (agreeing, None)], {"t": 1})["t"] == [[A, B]]
-    # an expert's scores rank its own grids only
-    scores = {("t", 0): {key(B): -0.1, key(A): -3.0}}
-    assert select_attempts_of_experts([(all_frames, scores), (own_frame, None)], {"t": 1})["t"] == [[B, C]]
-    assert select_attempts_of_experts([(all_frames, scores)], {"t": 1}) == select_attempts(all_frames, {"t": 1},
-                                                                                           scores=scores)
-
-
-def test_a_later_expert_takes_its_turn_only_where_it_is_sure():
-    main = [rec(A, -1.0), rec(A, -1.0), rec(B, -0.5)]
-    unsure = [rec(C, -0.1), rec(C, -0.1), rec(B, -2.0), rec(A, -3.0)]  # best grid C holds 2 of 4 predictions
-    sure = unsure + [rec(C, -0.1)]  # 3 of 5
-    assert select_attempts_of_experts([(main, None), (unsure, None)], {"t": 1}, min_vote_share=0.6)["t"] == [[A, B]]
-    assert select_attempts_of_experts([(main, None), (sure, None)], {"t": 1}, min_vote_share=0.6)["t"] == [[A, C]]
-    assert select_attempts_of_experts([(main, None), (unsure, None)], {"t": 1}, min_vote_share=0.5)["t"] == [[A, C]]
-    # an unsure expert's grids still fill the attempts the main expert leaves empty, after the main's own
-    assert select_attempts_of_experts([(main, None), (unsure, None)], {"t": 1}, n_attempts=3,
-                                      min_vote_share=0.6)["t"] == [[A, B, C]]
-    assert select_attempts_of_experts([([], None), (unsure, None)], {"t": 1}, min_vote_share=0.6)["t"] == [[C, B]]
-    # the gate is per test input: a sure expert on input 0 and an unsure one on input 1
-    second = [dict(r, test_index=1) for r in main + unsure]
-    attempts = select_attempts_of_experts([(main + second[:3], None), (sure + second[3:], None)], {"t": 2},
-                                          min_vote_share=0.6)
-    assert attempts["t"] == [[A, C], [A, B]]

@@ -6,7 +6,7 @@ import pytest
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, TrainerCallback
 
-from arc24_lib.config import config_from_dict, parse_config
+from arc24_lib.config import config_from_dict, load_config, parse_config, save_config
 from arc24_lib.data import save_dataset
 from arc24_lib.encoders import DEFAULT_ENCODER, parse_encoder
 from arc24_lib.models import check_context, load_model, load_tokenizer, merge_adapter, set_context_length
@@ -234,6 +234,25 @@ def test_fine_tuning_config_rejects_typos_and_bad_values():
     with pytest.raises(SystemExit):
         parse_config(FineTuningConfig, ["--max_stepz", "5"])
     assert np.isclose(config.learning_rate, 1e-4)
+
+
+def test_nested_configs_from_flags_json_and_dicts(tmp_path):
+    from arc24_lib.augmentation import AugmentationConfig
+
+    saved = tmp_path / "config.json"
+    saved.write_text(json.dumps({"max_steps": 7, "augmentation": {"permute_colors": False, "geometric": False}}))
+    config = parse_config(FineTuningConfig, ["--config", str(saved), "--augmentation.keep_rule_colors",
+                                             "--augmentation.geometric"])
+    # the file's nested values are merged with the flags', field by field; the rest keep their defaults
+    assert config.max_steps == 7 and config.augmentation == AugmentationConfig(
+        permute_colors=False, keep_rule_colors=True, geometric=True)
+    assert load_config(FineTuningConfig, save_config(config, tmp_path / "again.json")) == config
+    with pytest.raises(ValueError, match="unknown AugmentationConfig field.*did you mean 'permute_colors'"):
+        config_from_dict(FineTuningConfig, {"augmentation": {"permute_color": False}})
+    with pytest.raises(ValueError, match="augmentation must be a mapping of AugmentationConfig fields"):
+        config_from_dict(FineTuningConfig, {"augmentation": True})
+    with pytest.raises(SystemExit):
+        parse_config(FineTuningConfig, ["--augmentation.permute_color"])
 
 
 def _probe(tmp_path, folder, tiny_model_path, small_challenges, processes, max_steps):

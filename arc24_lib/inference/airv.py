@@ -5,10 +5,8 @@ completes; a rerun with the same output folder skips what is recorded (I2)."""
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 import math
-import os
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,18 +18,17 @@ from arc24_lib.augmentation import (
     AugmentationConfig,
     TaskAugmentation,
     augment_task,
-    check_geometry_set,
     inference_augmentations,
+    per_task_augmentation,
     revert_grid,
 )
 from arc24_lib.data import MAX_SIDE, Dataset, Task
 from arc24_lib.encoders import DEFAULT_ENCODER, GridEncoder, parse_encoder
-from arc24_lib.inference.backend import BACKENDS, Backend, GenerationConfig, make_backend
+from arc24_lib.inference.backend import BACKENDS, Backend, GenerationConfig, backend_tokenizer
+from arc24_lib.inference.records import PREDICTIONS_FILE, JsonlWriter, adapter_for, log_failure, read_records
 from arc24_lib.prompting import DEFAULT_PROMPT_VERSION, fit_prompt, parse_answer
 
 logger = logging.getLogger(__name__)
-PREDICTIONS_FILE = "predictions.jsonl"
-FAILURES_FILE = "failures.jsonl"
 
 
 @dataclass
@@ -55,16 +52,8 @@ class InferenceConfig:
     temperature: float = field(default=0.0, metadata={"help": "0 for greedy decoding"})
     batch_size: int = field(default=16, metadata={"help": "prompts per generation call"})
     random_seed: int = field(default=0, metadata={"help": "seed of the augmentations"})
-    geometric_augmentation: bool = field(default=True, metadata={"help": "spread over the geometries"})
-    geometries: str = field(default="all", metadata={
-        "help": "geometries spread over: all 8, flips (rows stay rows), diagonal-flips or identity"})
-    permute_colors: bool = field(default=True, metadata={"help": "random colour permutation per prediction"})
-    keep_rule_colors: bool = field(default=True, metadata={
-        "help": "the rule's own colours (augmentation.rule_colors, read from the train pairs) stay fixed "
-                "under colour permutation, as test-time training kept them"})
-    shuffle_train_pairs: bool = field(default=True, metadata={"help": "random train pair order"})
-    one_kind_augmentation: bool = field(default=False, metadata={
-        "help": "predictions take turns: a new geometry in the task's colours, then new colours in its frame"})
+    augmentation: AugmentationConfig = field(default_factory=per_task_augmentation, metadata={
+        "help": "the augmentations predictions are spread over; with adapters from test-time training, theirs"})
     augmented_scoring: bool = field(default=True, metadata={
         "help": "rank each test input's candidates by their log-probability under all its augmented prompts"})
     scored_candidates: int = field(default=8, metadata={"help": "most-voted candidates scored per test input"})
@@ -83,13 +72,14 @@ class InferenceConfig:
         from arc24_lib.prompting import check_prompt_version
 
         check_prompt_version(self.prompt_version)
-        check_geometry_set(self.geometries)
         if self.backend not in BACKENDS:
             raise ValueError(f"backend is {self.backend!r}; choose one of {BACKENDS}")
         if self.predictions_per_test_input < 1 or self.batch_size < 1:
             raise ValueError("predictions_per_test_input and batch_size must be at least 1")
 
     def build_backend(self) -> Backend:
+        from arc24_lib.inference import make_backend
+
         if self.backend == "vllm":
             return make_backend("vllm", self.model_path, max_model_len=self.max_seq_len,
                                 tensor_parallel_size=self.tensor_parallel_size,
@@ -97,11 +87,6 @@ class InferenceConfig:
                                 enforce_eager=self.enforce_eager)
         return make_backend("hf", self.model_path, device=self.device, batch_size=self.batch_size)
 
-    def augmentation_config(self) -> AugmentationConfig:
-        return AugmentationConfig(geometric=self.geometric_augmentation, permute_colors=self.permute_colors,
-                                  shuffle_train_pairs=self.shuffle_train_pairs, swap_train_and_test=False,
-                                  one_kind=self.one_kind_augmentation, geometries=self.geometries,
-                                  keep_rule_colors=self.keep_rule_colors)
 
 
 @dataclass(frozen=True)
@@ -137,7 +122,7 @@ def plan_predictions(task: Task, config: InferenceConfig, encoder: GridEncoder,
     """Every prediction of a task: the same N augmentations (identity first) for each test input."""
     rng = np.random.default_rng([config.random_seed, zlib.crc32(task.task_id.encode())])
     augmentations = inference_augmentations(task, config.predictions_per_test_input, rng,
-                                            config.augmentation_config())
+                                            config.augmentation)
     plan = []
     for test_index in range(len(task.test)):
         budget = config.max_new_tokens or answer_token_budget(task, test_index, encoder, tokenizer)
@@ -150,54 +135,12 @@ def plan_predictions(task: Task, config: InferenceConfig, encoder: GridEncoder,
     return plan
 
 
-def read_predictions(path: str | Path) -> list[dict[str, Any]]:
-    """Records of a predictions.jsonl; a line cut short by a crash is ignored."""
-    path = Path(path)
-    if not path.exists():
-        return []
-    records = []
-    for line in path.read_text().splitlines():
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            logger.warning("ignoring a truncated line in %s", path)
-    return records
-
-
-def _record(planned: PlannedPrediction, text: str, grid: Any, logprob: float | None, n_tokens: int) -> dict[str, Any]:
+def prediction_record(planned: PlannedPrediction, text: str, grid: Any, logprob: float | None,
+                      n_tokens: int) -> dict[str, Any]:
     return {"task_id": planned.task_id, "test_index": planned.test_index,
             "augmentation_index": planned.augmentation_index, "augmentation": planned.augmentation.to_dict(),
             "text": text, "grid": None if grid is None else grid.tolist(), "cumulative_logprob": logprob,
             "n_tokens": n_tokens}
-
-
-class _JsonlWriter:
-    """Appends records and flushes them to disk at once, so a killed run loses nothing written."""
-
-    def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if path.exists() and path.stat().st_size and not path.read_bytes().endswith(b"\n"):
-            with open(path, "a") as file:  # a crash cut the last line: start a fresh one
-                file.write("\n")
-        self.file = open(path, "a")
-
-    def write(self, records: list[dict[str, Any]]) -> None:
-        self.file.write("".join(json.dumps(record) + "\n" for record in records))
-        self.file.flush()
-        os.fsync(self.file.fileno())
-
-    def close(self) -> None:
-        self.file.close()
-
-
-def adapter_for(task_id: str, config: InferenceConfig) -> str | None:
-    if config.adapters_dir:
-        folder = Path(config.adapters_dir) / task_id
-        if (folder / "adapter_config.json").exists():
-            return str(folder)
-        logger.warning("no adapter for task %s in %s; using %s", task_id, config.adapters_dir,
-                       config.adapter_path or "the base model")
-    return config.adapter_path
 
 
 def _generate_records(chunk: list[PlannedPrediction], config: InferenceConfig, backend: Backend,
@@ -213,12 +156,13 @@ def _generate_records(chunk: list[PlannedPrediction], config: InferenceConfig, b
     for planned, generation in zip(chunk, generations, strict=True):
         grid = parse_answer(generation.text, encoder, end_tokens)
         grid = None if grid is None else revert_grid(grid, planned.augmentation)
-        records.append(_record(planned, generation.text, grid, generation.cumulative_logprob, generation.n_tokens))
+        records.append(prediction_record(planned, generation.text, grid, generation.cumulative_logprob,
+                                         generation.n_tokens))
     return records
 
 
 def _pending_predictions(dataset: Dataset, config: InferenceConfig, tokenizer: Any, done: set[tuple],
-                         writer: _JsonlWriter, fail: Any) -> list[tuple[str | None, PlannedPrediction]]:
+                         writer: JsonlWriter, fail: Any) -> list[tuple[str | None, PlannedPrediction]]:
     """(adapter, prediction) still to make, in task order; prompts too long are recorded as unanswered."""
     encoder, pending = parse_encoder(config.grid_encoder), []
     for task in dataset:
@@ -231,8 +175,8 @@ def _pending_predictions(dataset: Dataset, config: InferenceConfig, tokenizer: A
         if unprompted:
             logger.warning("task %s: %d prompts do not fit max_seq_len %d", task.task_id, len(unprompted),
                            config.max_seq_len)
-            writer.write([_record(p, "", None, None, 0) for p in unprompted])
-        adapter = adapter_for(task.task_id, config)
+            writer.write([prediction_record(p, "", None, None, 0) for p in unprompted])
+        adapter = adapter_for(task.task_id, config.adapters_dir, config.adapter_path)
         pending += [(adapter, p) for p in plan if p.prompt is not None]
     return pending
 
@@ -245,29 +189,25 @@ def run_airv(dataset: Dataset, config: InferenceConfig, backend: Backend | None 
     generation call, and written as each call completes. Records already in the output folder
     are kept and not made again. A task that fails is logged to failures.jsonl and the run goes
     on. `stop_after` ends the run after about that many new records (an interruption, for tests).
-    With `augmented_scoring`, scores.jsonl beside it then ranks each test input's candidates.
     """
     from tqdm.auto import tqdm
 
     from arc24_lib.config import save_config
-    from arc24_lib.models import load_tokenizer
 
     output_dir = Path(config.output_dir)
     save_config(config, output_dir / "inference_config.json")
     path = output_dir / PREDICTIONS_FILE
-    done = {(r["task_id"], r["test_index"], r["augmentation_index"]) for r in read_predictions(path)}
+    done = {(r["task_id"], r["test_index"], r["augmentation_index"]) for r in read_records(path)}
     backend = backend or config.build_backend()
-    tokenizer = tokenizer or getattr(backend, "tokenizer", None) or load_tokenizer(config.model_path)
+    tokenizer = tokenizer or backend_tokenizer(backend, config.model_path)
     encoder, end_tokens = parse_encoder(config.grid_encoder), (tokenizer.eos_token,)
     failed: set[str] = set()
 
     def fail(task_id: str, error: Exception) -> None:
-        logger.error("inference failed for task %s: %s: %s", task_id, type(error).__name__, error)
         failed.add(task_id)
-        with open(output_dir / FAILURES_FILE, "a") as failures:
-            failures.write(json.dumps({"task_id": task_id, "error": f"{type(error).__name__}: {error}"}) + "\n")
+        log_failure(output_dir, task_id, error)
 
-    writer = _JsonlWriter(path)
+    writer = JsonlWriter(path)
     try:
         pending = _pending_predictions(dataset, config, tokenizer, done, writer, fail)
         progress, written = tqdm(total=len(pending), desc="AIRV predictions", unit="prediction"), 0
@@ -284,10 +224,6 @@ def run_airv(dataset: Dataset, config: InferenceConfig, backend: Backend | None 
         progress.close()
     finally:
         writer.close()
-    if config.augmented_scoring:
-        from arc24_lib.inference.scoring import score_predictions
-
-        score_predictions(dataset, config, backend, tokenizer)
     return path
 
 

@@ -55,14 +55,8 @@ class Backend(Protocol):
         ...
 
 
-def make_backend(name: str, model_path: str = "embedded", **options: Any) -> Backend:
-    """Build a backend by name; vLLM is imported only when chosen."""
-    if name == "hf":
-        from arc24_lib.inference.hf import HFBackend
+def backend_tokenizer(backend: Backend, model_path: str) -> Any:
+    """The tokenizer the backend runs with, else the model's own."""
+    from arc24_lib.models import load_tokenizer
 
-        return HFBackend(model_path, **options)
-    if name == "vllm":
-        from arc24_lib.inference.vllm import VLLMBackend
-
-        return VLLMBackend(model_path, **options)
-    raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
+    return getattr(backend, "tokenizer", None) or load_tokenizer(model_path)

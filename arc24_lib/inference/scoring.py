@@ -1,6 +1,6 @@
-"""Augmented scoring: the log-probability of each candidate grid of a test input, averaged over
-every augmented prompt AIRV used for it. Selection then prefers the grid the model finds most
-likely from all points of view, not only the one it wrote most often (I3)."""
+"""Augmented scoring, the stage after AIRV: the log-probability of each candidate grid of a test
+input, averaged over every augmented prompt AIRV used for it. Selection then prefers the grid the
+model finds most likely from all points of view, not only the one it wrote most often (I3)."""
 
 from __future__ import annotations
 
@@ -15,13 +15,19 @@ import numpy as np
 from arc24_lib.augmentation import TaskAugmentation, augment_task
 from arc24_lib.data import Dataset, Example, Task
 from arc24_lib.encoders import GridEncoder
-from arc24_lib.inference.airv import PREDICTIONS_FILE, adapter_for, read_predictions
-from arc24_lib.inference.backend import Backend
+from arc24_lib.inference.backend import Backend, backend_tokenizer
+from arc24_lib.inference.records import (
+    PREDICTIONS_FILE,
+    SCORES_FILE,
+    JsonlWriter,
+    adapter_for,
+    read_records,
+    read_scores,
+)
 from arc24_lib.prompting import fit_prompt
-from arc24_lib.selection import GridKey, Scores, group_records, rank_candidates
+from arc24_lib.selection import GridKey, group_records, rank_candidates
 
 logger = logging.getLogger(__name__)
-SCORES_FILE = "scores.jsonl"
 
 
 def scoring_prompts(task: Task, test_index: int, candidates: list[GridKey], augmentations: list[TaskAugmentation],
@@ -69,10 +75,10 @@ def score_task(task: Task, records: list[dict[str, Any]], backend: Backend, adap
     return results
 
 
-def score_predictions(dataset: Dataset, config: Any, backend: Backend, tokenizer: Any) -> Path:
-    """Augmented scores of every task's predictions in `config.output_dir`, appended to scores.jsonl
-    as each task completes; test inputs already scored are kept. A task that fails is logged and
-    left to plain voting."""
+def score_predictions(dataset: Dataset, config: Any, backend: Backend, tokenizer: Any = None) -> Path:
+    """Augmented scores of every task's predictions in `config.output_dir` (an InferenceConfig),
+    appended to scores.jsonl as each task completes; test inputs already scored are kept. A task
+    that fails is logged and left to plain voting."""
     from tqdm.auto import tqdm
 
     from arc24_lib.encoders import parse_encoder
@@ -80,31 +86,21 @@ def score_predictions(dataset: Dataset, config: Any, backend: Backend, tokenizer
     output_dir = Path(config.output_dir)
     path = output_dir / SCORES_FILE
     done = set(read_scores(path))
-    records = [r for r in read_predictions(output_dir / PREDICTIONS_FILE)
+    records = [r for r in read_records(output_dir / PREDICTIONS_FILE)
                if (r["task_id"], r["test_index"]) not in done]
     by_task: dict[str, list[dict[str, Any]]] = {}
     for record in records:
         by_task.setdefault(record["task_id"], []).append(record)
-    encoder = parse_encoder(config.grid_encoder)
-    with open(path, "a") as file:
+    encoder, tokenizer = parse_encoder(config.grid_encoder), tokenizer or backend_tokenizer(backend, config.model_path)
+    with JsonlWriter(path) as writer:
         for task in tqdm([t for t in dataset if t.task_id in by_task], desc="augmented scoring", unit="task"):
             try:
-                results = score_task(task, by_task[task.task_id], backend, adapter_for(task.task_id, config), encoder,
-                                     config.prompt_version, tokenizer, config.max_seq_len, config.scored_candidates)
+                adapter = adapter_for(task.task_id, config.adapters_dir, config.adapter_path)
+                results = score_task(task, by_task[task.task_id], backend, adapter, encoder, config.prompt_version,
+                                     tokenizer, config.max_seq_len, config.scored_candidates)
             except Exception as error:  # scores only refine the ranking: voting still works without them
                 logger.error("augmented scoring failed for task %s: %s: %s", task.task_id, type(error).__name__,
                              error)
                 continue
-            file.write("".join(json.dumps(result) + "\n" for result in results))
-            file.flush()
+            writer.write(results)
     return path
-
-
-def read_scores(paths: list[Path] | Path) -> Scores:
-    """Scores from scores.jsonl files: (task id, test index) → grid → mean log-probability."""
-    scores: Scores = {}
-    for path in [paths] if isinstance(paths, Path) else paths:
-        for record in read_predictions(path):  # the same tolerant jsonl reader
-            key = (record["task_id"], record["test_index"])
-            scores.setdefault(key, {})[tuple(map(tuple, record["grid"]))] = record["score"]
-    return scores

@@ -1,0 +1,177 @@
+"""Solving a task: test-time fine-tuning, then AIRV and augmented scoring with its adapter, then
+selection, within a time budget. The bench, the pipeline and the competition run all solve tasks
+through `solve_task`; the notebooks run the same stages over all tasks at once."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from arc24_lib.data import Dataset, Task
+from arc24_lib.inference.airv import InferenceConfig, run_airv
+from arc24_lib.inference.backend import Backend
+from arc24_lib.inference.records import PREDICTIONS_FILE, SCORES_FILE, read_records, read_scores
+from arc24_lib.test_time import TestTimeConfig
+
+logger = logging.getLogger(__name__)
+MIN_TRAINING_S = 1.0  # a task with less training time left than this is predicted without training
+# What inference takes from the test-time training whose adapters it uses: the base model, the
+# adapter training started from (the fallback of a task without its own), and how tasks become text
+FOLLOWS_TRAINING = ("model_path", "adapter_path", "grid_encoder", "prompt_version", "augmentation")
+
+
+def follow_training(inference: InferenceConfig, test_time: TestTimeConfig) -> InferenceConfig:
+    """`inference` with test-time training's adapters and the settings they were trained with
+    (`FOLLOWS_TRAINING`), so the two agree by construction. A setting given to inference that
+    differs from both its default and training's is refused: it belongs to the training."""
+    defaults = InferenceConfig()
+    for name in FOLLOWS_TRAINING:
+        value = getattr(inference, name)
+        if value != getattr(defaults, name) and value != getattr(test_time, name):
+            raise ValueError(f"inference.{name} is {value!r}, but inference follows test-time training "
+                             f"({getattr(test_time, name)!r}): set {name} in the test-time config")
+    return replace(inference, adapters_dir=test_time.output_dir,
+                   **{name: getattr(test_time, name) for name in FOLLOWS_TRAINING})
+
+
+def follow_adapters(inference: InferenceConfig) -> InferenceConfig:
+    """`follow_training` of the test-time training that wrote `inference.adapters_dir`, read from its
+    saved config; unchanged where there is none (or it cannot be read, which is logged)."""
+    from arc24_lib.config import load_config
+    from arc24_lib.test_time import CONFIG_FILE
+
+    path = Path(inference.adapters_dir or "") / CONFIG_FILE
+    if not inference.adapters_dir or not path.exists():
+        return inference
+    try:
+        test_time = load_config(TestTimeConfig, path)
+    except ValueError as error:
+        logger.warning("cannot read %s (%s); inference keeps its own settings", path, error)
+        return inference
+    return replace(follow_training(inference, test_time), adapters_dir=inference.adapters_dir)
+
+
+@dataclass
+class SolveConfig:
+    """Solving tasks one at a time (`solve_task`): test-time fine-tuning, then inference with each
+    task's adapter (following the training's settings), within a time budget per task."""
+
+    test_time: TestTimeConfig | None = field(default_factory=TestTimeConfig, metadata={
+        "help": "test-time fine-tuning per task; None: predict with the model (and adapter) as it is"})
+    inference: InferenceConfig = field(default_factory=InferenceConfig, metadata={
+        "help": "AIRV, augmented scoring and selection"})
+    budget_s: float | None = field(default=240.0, metadata={
+        "help": "seconds per task, training and inference together; None: no limit"})
+    inference_reserve_s: float = field(default=20.0, metadata={
+        "help": "seconds per test input kept from training for inference and scoring"})
+
+    def __post_init__(self) -> None:
+        if self.inference_reserve_s < 0:
+            raise ValueError(f"inference_reserve_s is {self.inference_reserve_s}; give seconds, at least 0")
+        if self.budget_s is not None and self.budget_s < 0:
+            raise ValueError(f"budget_s is {self.budget_s}; give seconds (0: no time to train), or None")
+        if self.test_time is not None:
+            self.inference = follow_training(self.inference, self.test_time)
+
+    def with_output_dir(self, output_dir: str | Path) -> SolveConfig:
+        """The same settings with adapters in `<output_dir>/adapters`, predictions in `<output_dir>/inference`."""
+        test_time = self.test_time and replace(self.test_time, output_dir=str(Path(output_dir) / "adapters"))
+        return replace(self, test_time=test_time,
+                       inference=replace(self.inference, output_dir=str(Path(output_dir) / "inference")))
+
+
+def infer(dataset: Dataset, config: InferenceConfig, backend: Backend) -> Path:
+    """AIRV predictions for every test input, then their augmented scores where asked; returns the
+    predictions path (the scores lie beside it). The dataset must not hold test outputs."""
+    from arc24_lib.inference.scoring import score_predictions
+
+    path = run_airv(dataset, config, backend=backend)
+    if config.augmented_scoring:
+        score_predictions(dataset, config, backend)
+    return path
+
+
+def task_metrics(task: Task, predictions_path: str | Path) -> dict[str, Any]:
+    """`solved`: one of the two selected attempts is right for every test input; `pass_n`: the
+    share of test inputs with a right grid among all predictions. The task must hold its outputs."""
+    from arc24_lib.evaluation import evaluate
+    from arc24_lib.selection import select_attempts
+
+    records = [r for r in read_records(predictions_path) if r["task_id"] == task.task_id]
+    scores = read_scores(Path(predictions_path).parent / SCORES_FILE)
+    attempts = select_attempts(records, {task.task_id: len(task.test)}, scores=scores)
+    metrics = evaluate(records, attempts, Dataset(task.task_id, {task.task_id: task}))["per_task"][task.task_id]
+    return {"solved": metrics["vote_2"] == 1.0, "pass_n": metrics["pass_n"]}
+
+
+def _log_failure(what: str, error: Exception) -> None:
+    logger.exception("%s: %s: %s", what, type(error).__name__, error)
+
+
+def solve_task(task: Task, config: SolveConfig, backend: Backend,
+               before_stage: Callable[[str], None] | None = None,
+               on_failure: Callable[[str, Exception], None] = _log_failure) -> dict[str, Any]:
+    """Test-time fine-tuning (where `config.test_time` is given), then AIRV and augmented scoring
+    with the task's adapter, within `config.budget_s` seconds for the whole task.
+
+    Training gets what is left of the budget once `inference_reserve_s` per test input is kept
+    for inference and scoring, or `test_time.time_budget_s` where that is shorter; with under
+    `MIN_TRAINING_S` left, the task is predicted without training. Adapters go to
+    `test_time.output_dir`, predictions to `inference.output_dir`; both resume. A failing stage
+    is reported (`on_failure`) and the task goes on. `before_stage("ttt" | "inference")` runs
+    before each stage (the competition run injects faults there).
+
+    Returns the task's summary: stage statuses (`ttt`: trained, skipped, failed or not_run;
+    `inference`: done or failed), steps, stop reason, final loss, seconds per stage and in all,
+    and where the outputs are known `solved` and `pass_n` (see `task_metrics`; else None).
+    """
+    from arc24_lib.test_time import fine_tune_at_test_time
+
+    start = time.perf_counter()
+    hidden = Dataset(task.task_id, {task.task_id: task}).without_solutions()
+    result: dict[str, Any] = {"task_id": task.task_id, "ttt": "not_run", "steps": 0, "stop_reason": None,
+                              "final_loss": None}
+    test_time = config.test_time
+    if test_time is not None:
+        training_s = test_time.time_budget_s
+        if config.budget_s is not None:
+            left = config.budget_s - (time.perf_counter() - start) - config.inference_reserve_s * len(task.test)
+            training_s = min(training_s or left, left)
+        if training_s is None or training_s >= MIN_TRAINING_S:
+            try:
+                if before_stage:
+                    before_stage("ttt")
+                trained = fine_tune_at_test_time(hidden, replace(test_time, time_budget_s=training_s))[0]
+                result.update(ttt=trained["status"], steps=trained.get("steps", 0),
+                              stop_reason=trained.get("stop_reason"), final_loss=trained.get("final_loss"))
+            except Exception as error:
+                on_failure(f"task {task.task_id}: test-time training failed", error)
+                result["ttt"] = "failed"
+    trained_at = time.perf_counter()
+    try:
+        if before_stage:
+            before_stage("inference")
+        predictions = infer(hidden, config.inference, backend)
+        result["inference"] = "done"
+    except Exception as error:
+        on_failure(f"task {task.task_id}: inference failed", error)
+        predictions, result["inference"] = Path(config.inference.output_dir) / PREDICTIONS_FILE, "failed"
+    end = time.perf_counter()
+    result.update(ttt_seconds=round(trained_at - start, 1), inference_seconds=round(end - trained_at, 1),
+                  seconds=round(end - start, 1), solved=None, pass_n=None)
+    if task.has_solutions:
+        result.update(task_metrics(task, predictions))
+    logger.info("task %s: %s", task.task_id, result)
+    return result
+
+
+def solve_tasks(dataset: Dataset, config: SolveConfig, backend: Backend | None = None) -> list[dict[str, Any]]:
+    """`solve_task` for every task in turn, with one backend; returns their summaries."""
+    from tqdm.auto import tqdm
+
+    backend = backend or config.inference.build_backend()
+    return [solve_task(task, config, backend) for task in tqdm(list(dataset), desc="solving", unit="task")]

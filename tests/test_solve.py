@@ -1,0 +1,83 @@
+"""The solve path: test-time fine-tuning, AIRV, scoring and selection per task within a budget."""
+
+import json
+
+import pytest
+
+from arc24_lib.inference.airv import InferenceConfig
+from arc24_lib.inference.records import read_records
+from arc24_lib.partitions import subset_by_ids
+from arc24_lib.solve import SolveConfig, solve_task, solve_tasks
+from arc24_lib.test_time import TestTimeConfig, fine_tune_at_test_time
+
+
+def configs(tmp_path, model_path, budget_s=None, inference_reserve_s=20.0, **inference):
+    test_time = TestTimeConfig(model_path=str(model_path), output_dir=str(tmp_path / "ttt"), max_steps=2, lora_r=4,
+                               logging_steps=1, max_seq_len=1024)
+    values = dict(model_path=str(model_path), output_dir=str(tmp_path / "inference"), predictions_per_test_input=2,
+                  max_new_tokens=8, device="cpu")
+    return SolveConfig(test_time, InferenceConfig(**{**values, **inference}), budget_s, inference_reserve_s)
+
+
+def test_solve_tasks_reserves_inference_time_per_test_input_and_reports_each_task(tmp_path, tiny_model_path,
+                                                                                   arc1_training, monkeypatch):
+    tasks = subset_by_ids(arc1_training, ["44f52bb0", "6150a2bd"])  # two test inputs, then one
+    assert [len(task.test) for task in tasks] == [2, 1]
+    config = configs(tmp_path, tiny_model_path, budget_s=100.0, inference_reserve_s=20.0)
+    budgets, seen = [], []
+
+    def recording(dataset, config):  # the real training, with its time budget and its tasks noted
+        budgets.append(config.time_budget_s)
+        seen.extend(task.has_solutions for task in dataset)
+        return fine_tune_at_test_time(dataset, config)
+
+    monkeypatch.setattr("arc24_lib.test_time.fine_tune_at_test_time", recording)
+    results = solve_tasks(tasks, config)
+    assert budgets == pytest.approx([60.0, 80.0], abs=0.5) and budgets[0] <= 60.0 and not any(seen)
+    assert [r["task_id"] for r in results] == ["44f52bb0", "6150a2bd"]
+    for result in results:
+        assert result["ttt"] == "trained" and result["steps"] == 2 and result["inference"] == "done"
+        assert isinstance(result["solved"], bool) and 0.0 <= result["pass_n"] <= 1.0
+        assert result["seconds"] >= result["ttt_seconds"] + result["inference_seconds"] - 0.2
+    # inference used each task's own adapter, and augmented scoring ran as its own stage
+    saved = json.loads((tmp_path / "inference" / "inference_config.json").read_text())
+    assert saved["adapters_dir"] == config.test_time.output_dir
+    assert (tmp_path / "inference" / "scores.jsonl").exists()
+    assert len(read_records(tmp_path / "inference" / "predictions.jsonl")) == 2 * 3
+
+
+def test_solve_task_without_time_to_train_predicts_with_the_start_adapter(tmp_path, tiny_model_path, arc1_training,
+                                                                          tiny_backend):
+    task = arc1_training["6150a2bd"]
+    config = configs(tmp_path, tiny_model_path, budget_s=10.0, augmented_scoring=False)
+    result = solve_task(task, config, tiny_backend)
+    assert result["ttt"] == "not_run" and result["inference"] == "done" and result["steps"] == 0
+    assert not (tmp_path / "ttt" / task.task_id).exists() and not (tmp_path / "inference" / "scores.jsonl").exists()
+    assert len(read_records(tmp_path / "inference" / "predictions.jsonl")) == 2
+    untrained = SolveConfig(None, config.inference, budget_s=None)
+    assert solve_task(task, untrained, tiny_backend)["ttt"] == "not_run"  # no test-time training asked
+
+
+def test_a_failing_stage_is_reported_and_the_task_goes_on(tmp_path, tiny_model_path, arc1_training, tiny_backend):
+    task = arc1_training["6150a2bd"]
+    config = configs(tmp_path, tiny_model_path)
+    failures = []
+
+    def fail_training(stage):
+        if stage == "ttt":
+            raise RuntimeError("out of memory")
+
+    result = solve_task(task, config, tiny_backend, before_stage=fail_training,
+                        on_failure=lambda what, error: failures.append((what, str(error))))
+    assert result["ttt"] == "failed" and result["inference"] == "done" and isinstance(result["solved"], bool)
+    assert failures == [("task 6150a2bd: test-time training failed", "out of memory")]
+
+    def fail_inference(stage):
+        if stage == "inference":
+            raise RuntimeError("engine died")
+
+    other = arc1_training["0d3d703e"]
+    result = solve_task(other, SolveConfig(None, config.inference), tiny_backend, before_stage=fail_inference,
+                        on_failure=lambda what, error: failures.append((what, str(error))))
+    assert result["inference"] == "failed" and result["solved"] is False and result["pass_n"] == 0.0
+    assert failures[-1] == ("task 0d3d703e: inference failed", "engine died")
