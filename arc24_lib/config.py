@@ -81,7 +81,7 @@ def config_from_dict(cls: type[Config], values: dict[str, Any], base: Config | N
     hints = typing.get_type_hints(cls)
     converted = {}
     for key, value in values.items():
-        default = getattr(base, key) if base is not None else library_default(cls, key, None)
+        default = getattr(base, key) if base is not None else _default(known[key])
         try:
             converted[key] = _check_value(key, value, hints[key], default)
         except TypeError as error:
@@ -89,21 +89,11 @@ def config_from_dict(cls: type[Config], values: dict[str, Any], base: Config | N
     return dataclasses.replace(base, **converted) if base is not None else cls(**converted)
 
 
-_MISSING = object()
-
-
-def library_default(cls: type, name: str, missing: Any = _MISSING) -> Any:
-    """The default of field `name` of config dataclass `cls` (`missing`, where given, when it has none)."""
-    for field in dataclasses.fields(cls):
-        if field.name == name:
-            if field.default_factory is not dataclasses.MISSING:
-                return field.default_factory()
-            if field.default is not dataclasses.MISSING:
-                return field.default
-            if missing is not _MISSING:
-                return missing
-            raise ValueError(f"{cls.__name__}.{name} has no default")
-    raise ValueError(f"{cls.__name__} has no field {name!r}")
+def _default(field: dataclasses.Field) -> Any:
+    """A field's default value (None where it has none)."""
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory()
+    return None if field.default is dataclasses.MISSING else field.default
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:
@@ -170,13 +160,13 @@ def config_parser(cls: type, description: str = "") -> argparse.ArgumentParser:
     return parser
 
 
-def flags_to_dict(namespace: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """The flags given (not None) under `prefix`, as a dict nested at the dots (`a.b` → {"a": {"b": ...}})."""
+def flags_to_dict(namespace: dict[str, Any]) -> dict[str, Any]:
+    """The flags given (not None) as a dict nested at the dots (`a.b` → {"a": {"b": ...}})."""
     values: dict[str, Any] = {}
     for name, value in namespace.items():
-        if value is None or not name.startswith(prefix):
+        if value is None:
             continue
-        *parents, leaf = name[len(prefix):].split(".")
+        *parents, leaf = name.split(".")
         target = values
         for parent in parents:
             target = target.setdefault(parent, {})

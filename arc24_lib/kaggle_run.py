@@ -130,12 +130,13 @@ class KaggleRunConfig:
                             predictions_per_test_input=plan.predictions_per_test_input)
         test_time = None
         if self.test_time is not None:  # inference follows it, trained for this task or not
-            test_time = replace(self.test_time, model_path=self.model_path, adapter_path=self.start_adapter,
-                                output_dir=adapters, max_steps=max(1, plan.steps_per_task))
-            inference = follow_training(inference, test_time)
+            run_test_time = replace(self.test_time, model_path=self.model_path, adapter_path=self.start_adapter,
+                                    output_dir=adapters)
+            inference = follow_training(inference, run_test_time)
+            if plan.steps_per_task > 0:
+                test_time = replace(run_test_time, max_steps=plan.steps_per_task)
         reserve_s = plan.predictions_per_test_input * self.seconds_per_planned_prediction
-        return SolveConfig(test_time=test_time if plan.steps_per_task > 0 else None, inference=inference,
-                           budget_s=budget_s, inference_reserve_s=reserve_s)
+        return SolveConfig(test_time=test_time, inference=inference, budget_s=budget_s, inference_reserve_s=reserve_s)
 
 
 def choose_backend(requested: str) -> str:

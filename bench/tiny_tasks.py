@@ -20,6 +20,7 @@ from arc24_lib.solve import FOLLOWS_TRAINING, SolveConfig
 
 # Where the bench departs from the library's defaults, and why: it measures this machine's CPU
 BENCH_DIFFERENCES = {"test_time": {"device": "cpu"}, "inference": {"device": "cpu"}}
+BENCH_OWN = ("dataset", "task_ids", "n_tasks", "output_dir")  # the bench's own flags, not SolveConfig's
 # set by --output-dir, or followed from test-time training by construction (solve.follow_training)
 NOT_FLAGS = ("test_time.output_dir", "inference.output_dir", "inference.adapters_dir",
              *(f"inference.{name}" for name in FOLLOWS_TRAINING))
@@ -35,19 +36,20 @@ def bench_parser() -> argparse.ArgumentParser:
     return parser
 
 
-BENCH_OWN = ("dataset", "task_ids", "n_tasks", "output_dir")  # the bench's own flags, not SolveConfig's
+def bench_changes(flags: dict) -> dict:
+    """The bench's differences and the SolveConfig flags given, as one nested dict of changes."""
+    given = flags_to_dict({name: value for name, value in flags.items() if name not in BENCH_OWN})
+    return merge_dicts(BENCH_DIFFERENCES, given)
 
 
 def bench_config(flags: dict, output_dir: str) -> SolveConfig:
-    """The library's SolveConfig with the bench's differences and the SolveConfig flags given applied."""
-    given = flags_to_dict({name: value for name, value in flags.items() if name not in BENCH_OWN})
-    return config_from_dict(SolveConfig, merge_dicts(BENCH_DIFFERENCES, given)).with_output_dir(output_dir)
+    """The library's SolveConfig with `bench_changes` applied, writing under `output_dir`."""
+    return config_from_dict(SolveConfig, bench_changes(flags)).with_output_dir(output_dir)
 
 
 def main() -> None:
     args = vars(bench_parser().parse_args())
-    dataset_name, task_ids, n_tasks = args.pop("dataset"), args.pop("task_ids"), args.pop("n_tasks")
-    output_dir = args.pop("output_dir") or f"outputs/tiny_tasks/{time.strftime('%Y%m%d-%H%M%S')}"
+    output_dir = args["output_dir"] or f"outputs/tiny_tasks/{time.strftime('%Y%m%d-%H%M%S')}"
     config = bench_config(args, output_dir)
 
     from arc24_lib.config import save_config
@@ -55,11 +57,11 @@ def main() -> None:
     from arc24_lib.partitions import smallest_tasks, subset_by_ids
     from arc24_lib.solve import solve_task
 
-    dataset = get_dataset(dataset_name)
-    tasks = subset_by_ids(dataset, task_ids) if task_ids else smallest_tasks(dataset, n_tasks)
+    dataset = get_dataset(args["dataset"])
+    tasks = subset_by_ids(dataset, args["task_ids"]) if args["task_ids"] else smallest_tasks(dataset, args["n_tasks"])
     save_config(config, Path(output_dir) / "solve_config.json")
-    print(f"{len(tasks)} tasks of {dataset_name}, budget {config.budget_s} s per task; settings: the library's, "
-          f"with {json.dumps(merge_dicts(BENCH_DIFFERENCES, flags_to_dict(args)))}\n", flush=True)
+    print(f"{len(tasks)} tasks of {args['dataset']}, budget {config.budget_s} s per task; settings: the library's, "
+          f"with {json.dumps(bench_changes(args))}\n", flush=True)
     print("| task | solved | right among predictions | steps | stop | final loss | TTT s | inference s | total s |")
     print("|---|---|---|---|---|---|---|---|---|", flush=True)
     backend, results = config.inference.build_backend(), []

@@ -25,7 +25,7 @@ from arc24_lib.augmentation import (
 from arc24_lib.data import MAX_SIDE, Dataset, Task
 from arc24_lib.encoders import DEFAULT_ENCODER, GridEncoder, parse_encoder
 from arc24_lib.inference.backend import BACKENDS, Backend, GenerationConfig, backend_tokenizer
-from arc24_lib.inference.records import PREDICTIONS_FILE, JsonlWriter, adapter_for, log_failure, read_records
+from arc24_lib.inference.records import PREDICTIONS_FILE, JsonlWriter, adapter_for, read_records, record_failure
 from arc24_lib.prompting import DEFAULT_PROMPT_VERSION, fit_prompt, parse_answer
 
 logger = logging.getLogger(__name__)
@@ -135,8 +135,7 @@ def plan_predictions(task: Task, config: InferenceConfig, encoder: GridEncoder,
     return plan
 
 
-def prediction_record(planned: PlannedPrediction, text: str, grid: Any, logprob: float | None,
-                      n_tokens: int) -> dict[str, Any]:
+def _record(planned: PlannedPrediction, text: str, grid: Any, logprob: float | None, n_tokens: int) -> dict[str, Any]:
     return {"task_id": planned.task_id, "test_index": planned.test_index,
             "augmentation_index": planned.augmentation_index, "augmentation": planned.augmentation.to_dict(),
             "text": text, "grid": None if grid is None else grid.tolist(), "cumulative_logprob": logprob,
@@ -156,8 +155,7 @@ def _generate_records(chunk: list[PlannedPrediction], config: InferenceConfig, b
     for planned, generation in zip(chunk, generations, strict=True):
         grid = parse_answer(generation.text, encoder, end_tokens)
         grid = None if grid is None else revert_grid(grid, planned.augmentation)
-        records.append(prediction_record(planned, generation.text, grid, generation.cumulative_logprob,
-                                         generation.n_tokens))
+        records.append(_record(planned, generation.text, grid, generation.cumulative_logprob, generation.n_tokens))
     return records
 
 
@@ -175,7 +173,7 @@ def _pending_predictions(dataset: Dataset, config: InferenceConfig, tokenizer: A
         if unprompted:
             logger.warning("task %s: %d prompts do not fit max_seq_len %d", task.task_id, len(unprompted),
                            config.max_seq_len)
-            writer.write([prediction_record(p, "", None, None, 0) for p in unprompted])
+            writer.write([_record(p, "", None, None, 0) for p in unprompted])
         adapter = adapter_for(task.task_id, config.adapters_dir, config.adapter_path)
         pending += [(adapter, p) for p in plan if p.prompt is not None]
     return pending
@@ -205,7 +203,7 @@ def run_airv(dataset: Dataset, config: InferenceConfig, backend: Backend | None 
 
     def fail(task_id: str, error: Exception) -> None:
         failed.add(task_id)
-        log_failure(output_dir, task_id, error)
+        record_failure(output_dir, task_id, error)
 
     writer = JsonlWriter(path)
     try:

@@ -68,7 +68,7 @@ class JsonlWriter:
         self.close()
 
 
-def log_failure(output_dir: str | Path, task_id: str, error: Exception) -> None:
+def record_failure(output_dir: str | Path, task_id: str, error: Exception) -> None:
     """Record that a task failed in `<output_dir>/failures.jsonl` (and the log)."""
     logger.error("inference failed for task %s: %s: %s", task_id, type(error).__name__, error)
     with JsonlWriter(Path(output_dir) / FAILURES_FILE) as writer:
