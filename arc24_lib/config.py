@@ -102,11 +102,10 @@ def config_to_dict(config: Any) -> dict[str, Any]:
 
 
 def save_config(config: Any, path: str | Path) -> Path:
-    """Write the resolved config as JSON (creating folders)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(config_to_dict(config), indent=2) + "\n")
-    return path
+    """Write the resolved config as JSON (creating folders), atomically."""
+    from arc24_lib.files import write_json_atomic
+
+    return write_json_atomic(config_to_dict(config), path, indent=2)
 
 
 def load_config(cls: type[Config], path: str | Path) -> Config:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from importlib import resources
@@ -17,6 +18,9 @@ logger = logging.getLogger(__name__)
 Grid = np.ndarray  # 2-D integer array, shape (rows, cols), values 0-9
 MAX_SIDE = 30
 N_COLORS = 10
+# Task ids name files and folders (adapters, pictures), so they must be plain names: letters, digits,
+# '_', '-' and '.', starting with a letter or digit, no '..', at most 100 characters.
+TASK_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 
 
 @dataclass(frozen=True)
@@ -82,7 +86,8 @@ class ARCDataError(ValueError):
 
     def __init__(self, source: str, task_id: str | None, problem: str):
         self.source, self.task_id, self.problem = source, task_id, problem
-        where = f"{source}: task {task_id}" if task_id is not None else source
+        shown = task_id if task_id is None or task_id_problem(task_id) is None else repr(task_id)
+        where = f"{source}: task {shown}" if task_id is not None else source
         super().__init__(f"{where}: {problem}")
 
 
@@ -134,10 +139,30 @@ class Dataset:
 
     def rejection_report(self) -> str:
         """One line per rejected task, or an empty string."""
-        return "\n".join(f"{r.source}: task {r.task_id}: {r.problem}" for r in self.rejected)
+        return "\n".join(str(ARCDataError(r.source, r.task_id, r.problem)) for r in self.rejected)
 
 
 # --- validation -------------------------------------------------------------------------
+
+def task_id_problem(task_id: Any) -> str | None:
+    """Why `task_id` cannot be a task id (see TASK_ID_PATTERN), or None where it can."""
+    if not isinstance(task_id, str) or not TASK_ID_PATTERN.fullmatch(task_id) or ".." in task_id:
+        return ("the task id is not a plain name: use 1-100 letters, digits, '_', '-' or '.', "
+                "starting with a letter or digit, without '..'")
+    return None
+
+
+def task_path(folder: str | Path, task_id: str, suffix: str = "") -> Path:
+    """`folder/<task_id><suffix>`: the one way a task id becomes a path. Refuses (ValueError) an id
+    that is not a plain name, and a path that resolves outside `folder` (a symbolic link)."""
+    problem = task_id_problem(task_id)
+    if problem:
+        raise ValueError(f"task {task_id!r}: {problem}; refusing to make a path of it in {folder}")
+    path = Path(folder) / f"{task_id}{suffix}"
+    if path.resolve().parent != Path(folder).resolve():
+        raise ValueError(f"{path} resolves to {path.resolve()}, outside {folder}")
+    return path
+
 
 def to_grid(value: Any, source: str, task_id: str, where: str) -> Grid:
     """Validate one grid (rectangular, 1-30 per side, ints 0-9) and return it as an array."""
@@ -180,13 +205,16 @@ def _pair(item: Any, source: str, task_id: str, where: str, need_output: bool) -
 
 def parse_task(data: Any, task_id: str, source: str, solutions: list | None = None) -> Task:
     """Validate one task's JSON (and its solutions, if given) and build a Task."""
+    problem = task_id_problem(task_id)
+    if problem:
+        raise ARCDataError(source, task_id, problem)
     if not isinstance(data, dict):
         raise ARCDataError(source, task_id, "a task must be a JSON object with 'train' and 'test'")
     n_train = data.get("n_train")
-    for key in ("train", "test") if n_train is None else ("train",):
-        if key not in data:
+    for key in ("train", "test"):
+        if key not in data and (key == "train" or n_train is None):
             raise ARCDataError(source, task_id, f"missing '{key}' list")
-        if not isinstance(data[key], list):
+        if key in data and not isinstance(data[key], list):
             raise ARCDataError(source, task_id, f"'{key}' must be a list of pairs")
     if not data["train"]:
         raise ARCDataError(source, task_id, "'train' is empty; a task needs at least one train pair")
@@ -215,12 +243,17 @@ def _attach_solutions(test: list[Example], solutions: Any, source: str, task_id:
 
 # --- loading ----------------------------------------------------------------------------
 
-def _read_json(path: Path) -> Any:
+def read_json(path: Path) -> Any:
+    """A JSON file's value, a UTF-8 byte-order mark allowed; any problem is an ARCDataError naming the file."""
     try:
-        with open(path) as file:
+        with open(path, encoding="utf-8-sig") as file:
             return json.load(file)
-    except json.JSONDecodeError as error:
+    except UnicodeDecodeError as error:
+        raise ARCDataError(str(path), None, f"not UTF-8 text: {error}") from error
+    except ValueError as error:  # JSONDecodeError, and integers too long to convert
         raise ARCDataError(str(path), None, f"invalid JSON: {error}") from error
+    except RecursionError as error:
+        raise ARCDataError(str(path), None, "invalid JSON: nested too deeply for ARC data") from error
     except OSError as error:
         raise ARCDataError(str(path), None, f"cannot read file: {error}") from error
 
@@ -237,7 +270,7 @@ def _solutions_beside(path: Path) -> dict | None:
     solutions_path = path.with_name(path.name.replace("_challenges.json", "_solutions.json"))
     if not solutions_path.exists():
         return None
-    solutions = _read_json(solutions_path)
+    solutions = read_json(solutions_path)
     if not isinstance(solutions, dict):
         raise ARCDataError(str(solutions_path), None, "a solutions file must map task ids to lists of grids")
     return solutions
@@ -252,7 +285,7 @@ def _raw_tasks(path: Path) -> Iterator[tuple[str, str, Any, list | None]]:
         for file in files:
             yield from _raw_tasks(file)
         return
-    data = _read_json(path)
+    data = read_json(path)
     if _is_single_task(data):
         yield str(path), path.stem, data, None
         return

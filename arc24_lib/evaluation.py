@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from arc24_lib.data import Dataset, Grid
+from arc24_lib.data import Dataset, Grid, task_path
 from arc24_lib.selection import Attempts, group_records
 
 METRICS = ("accuracy", "correct_pixels", "correct_size", "pass_n", "vote_1", "vote_2", "unanswered")
@@ -84,7 +84,7 @@ def write_report(result: dict[str, Any], attempts: Attempts, dataset: Dataset, o
         task_attempts = attempts.get(task_id, [[None, None]] * len(task.test))
         correct = [[_same(a, ex.output) for a in row] for row, ex in zip(task_attempts, task.test, strict=True)]
         figure = plot_predictions(task, task_attempts, correct)
-        picture = save_figure(figure, output_dir / "pictures" / f"{task_id}.png")
+        picture = save_figure(figure, task_path(output_dir / "pictures", task_id, ".png"))
         lines.append(f"![{task_id}](pictures/{picture.name})")
     path = output_dir / "report.md"
     path.parent.mkdir(parents=True, exist_ok=True)

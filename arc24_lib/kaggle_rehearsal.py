@@ -143,8 +143,9 @@ def competition_folder(input_dir: Path, n_tasks: int) -> Any:
     """/kaggle/input/arc-prize-2025/: the n smallest ARC-AGI-2 evaluation tasks (none of ARC-AGI-1's evaluation
     set, kept aside for measurement) without solutions, and a sample submission. Returns them with solutions."""
     from arc24_lib.data import Dataset, load_builtin, save_dataset
+    from arc24_lib.files import write_json_atomic
     from arc24_lib.partitions import smallest_tasks
-    from arc24_lib.submission import build_submission, write_json_atomic
+    from arc24_lib.submission import build_submission
 
     kept_aside = set(load_builtin("arc-agi-1/evaluation").task_ids)
     candidates = load_builtin("kaggle-2025/evaluation")
@@ -250,7 +251,7 @@ def play(name: str, config: RehearsalConfig, work: Path, input_dir: Path, soluti
          prefix: list[str]) -> Outcome:
     """Run one scenario and check what a competitor would need of it."""
     from arc24_lib.data import load_dataset
-    from arc24_lib.inference.records import read_records
+    from arc24_lib.files import read_records
     from arc24_lib.submission import NO_ANSWER, validate_submission
 
     ids = solutions.task_ids

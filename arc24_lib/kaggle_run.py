@@ -12,21 +12,23 @@ import fcntl
 import json
 import logging
 import multiprocessing
-import os
 import queue
-import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from arc24_lib.config import config_from_dict
-from arc24_lib.data import Dataset, load_dataset
+from arc24_lib.data import ARCDataError, Dataset, load_dataset, read_json
+from arc24_lib.files import JsonlWriter, read_records, remove_leftovers, write_json_atomic
 from arc24_lib.inference.airv import InferenceConfig
-from arc24_lib.inference.records import SCORES_FILE, JsonlWriter, read_records, read_scores
+from arc24_lib.inference.records import SCORES_FILE, read_scores
 from arc24_lib.kaggle_workers import (
     POLL_S,
     InjectedFault,
+    crash,
     faults,
     log_failure,
     log_to,
@@ -79,6 +81,9 @@ class KaggleRunConfig:
         "help": "adapter that test-time training starts from; None: the model folder's adapter/, if any"})
     second_submission_path: str | None = field(default=None, metadata={"help": "a submission to combine with"})
     combine_mode: str = field(default="fill_gaps", metadata={"help": "fill_gaps or first_attempts"})
+    second_zero_is_gap: bool = field(default=True, metadata={
+        "help": "a [[0]] grid in the second submission is its placeholder for no answer (as in most files), "
+                "not a real 1x1 answer; a file cannot tell the two apart"})
     # --- time ---
     deadline_s: float = field(default=40500.0, metadata={"help": "whole run, from its start (11 h 15 min of 12 h)"})
     per_task_cap_s: float | None = field(default=None, metadata={"help": "cap per task; None: planned"})
@@ -167,18 +172,23 @@ def build_backend(config: KaggleRunConfig, worker: int) -> tuple[str, Any]:
 
 
 def fallback_submission(config: KaggleRunConfig) -> Dataset:
-    """Load the challenges (skipping bad tasks) and write a valid all-fallback submission at once."""
-    from arc24_lib.submission import ATTEMPT_KEYS, NO_ANSWER, build_submission, write_json_atomic
+    """Load the challenges (skipping bad tasks) and write a valid submission at once: fallback answers, and
+    the answers of a run this one resumes (predictions already in the work folder)."""
+    from arc24_lib.submission import ATTEMPT_KEYS, NO_ANSWER
 
     dataset = load_dataset(config.challenges_path, skip_bad=True)
-    submission = build_submission(dataset)
-    raw = json.loads(Path(config.challenges_path).read_text())
+    for rejected in dataset.rejected:  # no task of a file that cannot be read at all can be answered
+        if rejected.task_id is None:
+            raise ARCDataError(rejected.source, None, rejected.problem)
+    raw = read_json(Path(config.challenges_path)) if dataset.rejected else {}
+    unreadable = {}
     for rejected in dataset.rejected:  # a task we cannot read still needs entries
         tests = raw.get(rejected.task_id, {}).get("test") if isinstance(raw.get(rejected.task_id), dict) else None
         count = len(tests) if isinstance(tests, list) and tests else 1
-        submission[rejected.task_id] = [dict.fromkeys(ATTEMPT_KEYS, NO_ANSWER) for _ in range(count)]
+        unreadable[rejected.task_id] = [dict.fromkeys(ATTEMPT_KEYS, NO_ANSWER) for _ in range(count)]
         logger.error("task %s cannot be read (%s); it gets fallback answers", rejected.task_id, rejected.problem)
-    write_json_atomic(submission, config.submission_path)
+    remove_leftovers(config.submission_path)  # from a rewrite killed midway in a run this one resumes
+    submission = rewrite_submission(config, dataset, unreadable)
     logger.info("fallback submission for %d tasks written to %s", len(submission), config.submission_path)
     return dataset
 
@@ -188,10 +198,14 @@ def _all_predictions(config: KaggleRunConfig) -> list[dict[str, Any]]:
             for r in read_records(path)]
 
 
-def rewrite_submission(config: KaggleRunConfig, dataset: Dataset) -> dict[str, Any]:
-    """Vote over every worker's predictions so far and replace submission.json atomically (under a lock)."""
+def rewrite_submission(config: KaggleRunConfig, dataset: Dataset, unreadable: dict[str, Any] | None = None,
+                       before_replace: Callable[[], None] | None = None) -> dict[str, Any]:
+    """Select over every worker's predictions so far (combined with the second submission, where there is
+    one) and replace submission.json atomically, under a lock. The entries of tasks that could not be read
+    are `unreadable`, or else kept from the file. `before_replace` runs between writing the new file and
+    putting it in place (drills kill the process there)."""
     from arc24_lib.selection import select_attempts
-    from arc24_lib.submission import build_submission, combine_submissions, write_json_atomic
+    from arc24_lib.submission import build_submission, combine_attempts, submission_attempts
 
     work = Path(config.work_dir)
     work.mkdir(parents=True, exist_ok=True)
@@ -200,14 +214,16 @@ def rewrite_submission(config: KaggleRunConfig, dataset: Dataset) -> dict[str, A
         scores = read_scores(sorted(work.glob(f"inference_*/{SCORES_FILE}")))
         attempts = select_attempts(_all_predictions(config), {task.task_id: len(task.test) for task in dataset},
                                    scores=scores)
-        submission = build_submission(dataset, attempts)
         if config.second_submission_path and Path(config.second_submission_path).exists():
-            second = json.loads(Path(config.second_submission_path).read_text())
-            submission = combine_submissions(submission, second, dataset, config.combine_mode)
-        existing = json.loads(Path(config.submission_path).read_text())
-        existing.update(submission)  # keeps the fallback entries of unreadable tasks
-        write_json_atomic(existing, config.submission_path)
-    return existing
+            second = json.loads(Path(config.second_submission_path).read_text(encoding="utf-8-sig"))
+            attempts = combine_attempts(attempts, submission_attempts(second, config.second_zero_is_gap), dataset,
+                                        config.combine_mode)
+        if unreadable is None:
+            kept = json.loads(Path(config.submission_path).read_text())
+            unreadable = {task_id: entries for task_id, entries in kept.items() if task_id not in dataset}
+        submission = {**unreadable, **build_submission(dataset, attempts)}
+        write_json_atomic(submission, config.submission_path, before_replace=before_replace)
+    return submission
 
 
 def _solve_one(task_id: str, dataset: Dataset, config: KaggleRunConfig, plan: Any, backend_name: str,
@@ -249,11 +265,11 @@ def run_worker(worker: int, config: KaggleRunConfig, pending: Any, deadline: flo
                 break
             logger.info("worker %d: task %s", worker, task_id)
             if task_id in faults("crash"):
-                logger.error("worker %d: injected crash on task %s (SIGKILL, as the out-of-memory killer)", worker,
-                             task_id)
-                os.kill(os.getpid(), signal.SIGKILL)
+                crash(f"worker {worker}: injected crash on task {task_id}")
             results.append(_solve_one(task_id, dataset, config, plan, name, backend, worker, deadline))
-            rewrite_submission(config, dataset)
+            midway = f"worker {worker}: injected crash midway through rewriting submission.json after task {task_id}"
+            rewrite_submission(config, dataset, before_replace=partial(crash, midway)
+                               if task_id in faults("rewrite") else None)
             with JsonlWriter(Path(config.work_dir) / RESULTS_FILE) as writer:
                 writer.write(results[-1:])
             logger.info("worker %d: task %s %s", worker, task_id, results[-1])
@@ -285,7 +301,9 @@ def _answered_tasks(config: KaggleRunConfig) -> tuple[set[str], set[str]]:
 
 
 def run_submission(config: KaggleRunConfig) -> dict[str, Any]:
-    """The whole competition run; returns a summary. submission.json is valid at every moment."""
+    """The whole competition run; returns a summary. submission.json is valid at every moment. A run in a work
+    folder that holds an earlier run's results resumes it: finished tasks are kept, the rest are solved
+    (each stage resumes where it was cut)."""
     from arc24_lib.planning import plan_budget
 
     start = time.time()
@@ -294,9 +312,14 @@ def run_submission(config: KaggleRunConfig) -> dict[str, Any]:
     log_path = Path(config.work_dir) / "run.log"
     log_to(log_path)
     dataset = fallback_submission(config)
+    finished = {r["task_id"] for r in read_records(Path(config.work_dir) / RESULTS_FILE)}
+    todo = [task_id for task_id in dataset.task_ids if task_id not in finished]
+    if finished:
+        logger.info("resuming the run in %s: %d tasks finished before, %d to do", config.work_dir,
+                    len(dataset) - len(todo), len(todo))
     n_workers = config.n_workers or max(1, visible_gpus())
     n_tests = sum(len(task.test) for task in dataset) / max(1, len(dataset))
-    plan = plan_budget(max(1, len(dataset)), n_workers, config.deadline_s, config.seconds_per_step,
+    plan = plan_budget(max(1, len(todo)), n_workers, config.deadline_s, config.seconds_per_step,
                        config.seconds_per_planned_prediction, test_inputs_per_task=n_tests,
                        max_steps=config.test_time.max_steps if config.test_time else 0,
                        max_predictions=config.inference.predictions_per_test_input,
@@ -304,7 +327,7 @@ def run_submission(config: KaggleRunConfig) -> dict[str, Any]:
     if config.per_task_cap_s:
         plan = replace(plan, seconds_per_task=min(plan.seconds_per_task, config.per_task_cap_s))
     logger.info("plan for %d tasks on %d workers: %s", len(dataset), n_workers, plan)
-    deaths = run_workers(config, dataset.task_ids, n_workers, deadline, plan, log_path) if len(dataset) else []
+    deaths = run_workers(config, todo, n_workers, deadline, plan, log_path) if todo else []
     submission = rewrite_submission(config, dataset)
     results = read_records(Path(config.work_dir) / RESULTS_FILE)
     answered, with_grid = _answered_tasks(config)

@@ -15,7 +15,9 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 FAULTS_VARIABLE = "ARC24_INJECT_FAULTS"  # robustness drills only, e.g. "ttt=id1,id2;inference=id3;crash=id4"
-FAULT_STAGES = ("ttt", "inference", "crash", "backend")  # backend takes worker numbers or "all"
+# ttt, inference: the stage fails for those tasks; crash: the worker is killed before the task; rewrite:
+# killed while rewriting submission.json after the task; backend: worker numbers or "all" fail to start one
+FAULT_STAGES = ("ttt", "inference", "crash", "rewrite", "backend")
 POLL_S = 1.0
 
 
@@ -31,6 +33,12 @@ def faults(stage: str) -> set[str]:
     if unknown:
         raise ValueError(f"{FAULTS_VARIABLE} names {sorted(unknown)}; stages are {', '.join(FAULT_STAGES)}")
     return set(filter(None, parts.get(stage, "").split(",")))
+
+
+def crash(reason: str) -> None:
+    """Kill this process with SIGKILL, as the out-of-memory killer does (injected faults)."""
+    logger.error("%s (SIGKILL, as the out-of-memory killer)", reason)
+    os.kill(os.getpid(), signal.SIGKILL)
 
 
 def log_failure(what: str, error: Exception) -> None:

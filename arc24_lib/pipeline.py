@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from arc24_lib.data import Dataset
+from arc24_lib.files import read_records, write_json_atomic
 from arc24_lib.inference.airv import InferenceConfig
 from arc24_lib.inference.backend import Backend
-from arc24_lib.inference.records import SCORES_FILE, read_records, read_scores
+from arc24_lib.inference.records import SCORES_FILE, read_scores
 from arc24_lib.selection import select_attempts
-from arc24_lib.submission import write_json_atomic, write_submission
+from arc24_lib.submission import write_submission
 
 logger = logging.getLogger(__name__)
 

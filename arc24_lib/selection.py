@@ -14,18 +14,25 @@ Scores = dict[tuple[str, int], dict[GridKey, float]]  # (task id, test index) â†
 
 @dataclass(frozen=True)
 class Candidate:
-    """A distinct predicted grid with its votes."""
+    """A distinct predicted grid with its votes and their mean log-probability per token."""
 
     grid: tuple[tuple[int, ...], ...]
     count: int
-    mean_logprob: float
+    logprob_per_token: float
 
     def as_list(self) -> list[list[int]]:
         return [list(row) for row in self.grid]
 
 
+def _logprob_per_token(record: dict[str, Any]) -> float:
+    """A prediction's cumulative log-probability over its number of tokens; -inf where either is unknown."""
+    logprob, n_tokens = record.get("cumulative_logprob"), record.get("n_tokens")
+    return float("-inf") if logprob is None or not n_tokens else logprob / n_tokens
+
+
 def rank_candidates(records: Iterable[dict[str, Any]], scores: dict[GridKey, float] | None = None) -> list[Candidate]:
-    """Identical grids grouped, ranked by count, then by mean log-probability (ties).
+    """Identical grids grouped, ranked by count; ties broken by the mean log-probability per token
+    (as the 2024 reference does), not per answer, which would favour small grids for their few tokens.
 
     With `scores` (augmented scoring), the scored grids come first, best score first, then the
     rest by count.
@@ -33,12 +40,11 @@ def rank_candidates(records: Iterable[dict[str, Any]], scores: dict[GridKey, flo
     votes: dict[tuple, list[float]] = defaultdict(list)
     for record in records:
         if record.get("grid") is not None:
-            logprob = record.get("cumulative_logprob")
-            votes[tuple(map(tuple, record["grid"]))].append(float("-inf") if logprob is None else logprob)
+            votes[tuple(map(tuple, record["grid"]))].append(_logprob_per_token(record))
     candidates = [Candidate(grid, len(logprobs), sum(logprobs) / len(logprobs)) for grid, logprobs in votes.items()]
     scores = scores or {}
     return sorted(candidates, key=lambda c: (c.grid not in scores, -scores.get(c.grid, 0.0), -c.count,
-                                             -c.mean_logprob))
+                                             -c.logprob_per_token))
 
 
 def group_records(records: Iterable[dict[str, Any]]) -> dict[tuple[str, int], list[dict[str, Any]]]:

@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from arc24_lib.data import Dataset, Task
+from arc24_lib.files import read_records
 from arc24_lib.inference.airv import InferenceConfig, run_airv
 from arc24_lib.inference.backend import Backend
-from arc24_lib.inference.records import PREDICTIONS_FILE, SCORES_FILE, read_records, read_scores
+from arc24_lib.inference.records import PREDICTIONS_FILE, SCORES_FILE, read_scores
 from arc24_lib.test_time import TestTimeConfig
 
 logger = logging.getLogger(__name__)

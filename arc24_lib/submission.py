@@ -1,19 +1,20 @@
 """`submission.json`: write it (always valid), validate it against the challenges, combine two (E2).
 
 Format: {task_id: [{"attempt_1": grid, "attempt_2": grid}, ... one per test input]}.
-Fallback: where fewer than two grids were predicted, the missing attempts are NO_ANSWER
-(`[[0]]`), a valid 1×1 grid that marks "no prediction"; `combine_submissions` treats it as a gap.
+Inside the library an attempt without a grid is None; only the written file holds NO_ANSWER
+(`[[0]]`) in its place, since the format needs a grid there. `[[0]]` is also a real ARC answer
+(ARC-AGI-1 training 239be575), so a file read back cannot tell the two apart: `submission_attempts`
+makes the caller say which it means.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from arc24_lib.data import MAX_SIDE, N_COLORS, Dataset
+from arc24_lib.files import write_json_atomic
 from arc24_lib.selection import Attempts
 
 NO_ANSWER: list[list[int]] = [[0]]
@@ -39,17 +40,6 @@ def build_submission(dataset: Dataset, attempts: Attempts | None = None) -> dict
             entries.append(dict(zip(ATTEMPT_KEYS, grids, strict=False)))
         submission[task.task_id] = entries
     return submission
-
-
-def write_json_atomic(data: Any, path: str | Path) -> Path:
-    """Write JSON through a temporary file and a rename, so readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    with os.fdopen(handle, "w") as file:
-        json.dump(data, file)
-    os.replace(temporary, path)
-    return path
 
 
 def write_submission(dataset: Dataset, attempts: Attempts | None, path: str | Path) -> Path:
@@ -84,32 +74,44 @@ def validate_submission(submission: Any, dataset: Dataset) -> list[str]:
     return problems
 
 
-def submission_attempts(submission: dict[str, list[dict[str, Any]]]) -> Attempts:
-    """The grids of a submission as attempts, NO_ANSWER read back as None."""
-    return {task_id: [[None if entry[key] == NO_ANSWER else entry[key] for key in ATTEMPT_KEYS] for entry in entries]
+def submission_attempts(submission: dict[str, list[dict[str, Any]]], zero_is_gap: bool) -> Attempts:
+    """The grids of a submission file as attempts. With `zero_is_gap`, every `[[0]]` reads as None
+    (the writer's placeholder for no answer, as ours and most are); without it, as the 1×1 answer."""
+    return {task_id: [[None if zero_is_gap and entry[key] == NO_ANSWER else entry[key] for key in ATTEMPT_KEYS]
+                      for entry in entries]
             for task_id, entries in submission.items()}
 
 
-def combine_submissions(first: dict, second: dict, dataset: Dataset, mode: str = "fill_gaps") -> dict:
-    """Combine two submissions into one valid submission.
+# The order in which each mode takes the two sides' attempts, as (side, attempt index): the first two
+# grids not taken yet become attempt_1 and attempt_2. `first_attempts` (the 2024 reference's rule): each
+# side's best guess, then the second side's attempt_2, then the first's. `fill_gaps`: the first side whole,
+# its gaps filled with the second's grids.
+COMBINE_ORDER = {"first_attempts": ((0, 0), (1, 0), (1, 1), (0, 1)),
+                 "fill_gaps": ((0, 0), (0, 1), (1, 0), (1, 1))}
 
-    `first_attempts`: attempt_1 of each (the second's attempt_2 slot falls back to the first's
-    attempt_2 when the second has nothing new). `fill_gaps`: keep the first, fill its
-    NO_ANSWER attempts with the second's grids that are not already there.
-    """
-    if mode not in ("first_attempts", "fill_gaps"):
-        raise ValueError(f"mode is {mode!r}; choose first_attempts or fill_gaps")
-    a, b = submission_attempts(first), submission_attempts(second)
+
+def combine_attempts(first: Attempts, second: Attempts, dataset: Dataset, mode: str = "fill_gaps") -> Attempts:
+    """Two attempts per test input of `dataset` from two sets of attempts, in `COMBINE_ORDER[mode]`;
+    None is a gap, every grid (`[[0]]` too) an answer."""
+    if mode not in COMBINE_ORDER:
+        raise ValueError(f"mode is {mode!r}; choose {' or '.join(COMBINE_ORDER)}")
     combined: Attempts = {}
     for task in dataset:
+        sides = [attempts.get(task.task_id) or [] for attempts in (first, second)]
         combined[task.task_id] = []
         for test_index in range(len(task.test)):
-            mine = (a.get(task.task_id) or [[None, None]] * len(task.test))[test_index]
-            theirs = (b.get(task.task_id) or [[None, None]] * len(task.test))[test_index]
-            order = [mine[0], theirs[0], mine[1], theirs[1]] if mode == "first_attempts" else [*mine, *theirs]
             chosen: list[Any] = []
-            for grid in order:
+            for side, attempt in COMBINE_ORDER[mode]:
+                found = sides[side][test_index] if test_index < len(sides[side]) else []
+                grid = found[attempt] if attempt < len(found) else None
                 if grid is not None and grid not in chosen:
                     chosen.append(grid)
             combined[task.task_id].append((chosen + [None, None])[:2])
-    return build_submission(dataset, combined)
+    return combined
+
+
+def combine_submissions(first: dict, second: dict, dataset: Dataset, mode: str, zero_is_gap: bool) -> dict:
+    """Two submission files combined into one valid submission (`combine_attempts`); `zero_is_gap`
+    says how both files' `[[0]]` grids read (`submission_attempts`)."""
+    return build_submission(dataset, combine_attempts(submission_attempts(first, zero_is_gap),
+                                                      submission_attempts(second, zero_is_gap), dataset, mode))

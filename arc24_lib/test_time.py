@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from arc24_lib.augmentation import AugmentationConfig, per_task_augmentation
-from arc24_lib.data import Dataset, Task
+from arc24_lib.data import Dataset, Task, task_path
+from arc24_lib.files import JsonlWriter, read_records, write_json_atomic
 from arc24_lib.prompting import DEFAULT_PROMPT_VERSION, check_prompt_version
 from arc24_lib.training import TrainingOptions
 
@@ -66,9 +67,11 @@ class TestTimeConfig(TrainingOptions):
 
 
 def budget_progress(step: int, max_steps: int, elapsed_s: float, time_budget_s: float | None) -> float:
-    """How far a run is through its budget (0 to 1): the larger of its step and time shares."""
+    """How far a run is through its budget (0 to 1): the larger of its step and time shares. The first
+    step has none: its time share would be the setup's alone, and would make a run whose steps end first
+    train differently from one launch to the next (Adam turns any difference into a step-sized one)."""
     progress = step / max_steps
-    if time_budget_s is not None:
+    if time_budget_s is not None and step > 0:
         progress = max(progress, elapsed_s / time_budget_s)
     return min(1.0, progress)
 
@@ -165,6 +168,13 @@ def _skip_reason(task: Task, config: TestTimeConfig, tokenizer: Any) -> str | No
     return None
 
 
+def _summarize(result: dict[str, Any], root: Path) -> None:
+    """Append `result` to the run's summary unless it is there already."""
+    if result not in read_records(root / SUMMARY_FILE):
+        with JsonlWriter(root / SUMMARY_FILE) as summary:
+            summary.write([result])
+
+
 def fine_tune_at_test_time(dataset: Dataset, config: TestTimeConfig) -> list[dict[str, Any]]:
     """Train an adapter per task (or one shared); skip and report tasks that cannot be trained.
 
@@ -184,11 +194,12 @@ def fine_tune_at_test_time(dataset: Dataset, config: TestTimeConfig) -> list[dic
     groups = [("shared", list(dataset))] if config.shared_adapter else [(t.task_id, [t]) for t in dataset]
     results = []
     for name, tasks in tqdm(groups, desc="test-time fine-tuning", unit="task"):
-        folder = root / name
+        folder = task_path(root, name)
         if (folder / RESULT_FILE).exists():  # done in an earlier run; failed tasks are tried again
             previous = json.loads((folder / RESULT_FILE).read_text())
             if previous["status"] != "failed":
                 results.append(previous)
+                _summarize(previous, root)  # where a crash came between its result and its summary line
                 continue
         reasons = {task.task_id: _skip_reason(task, config, tokenizer) for task in tasks}
         trainable = [task for task in tasks if reasons[task.task_id] is None]
@@ -197,15 +208,14 @@ def fine_tune_at_test_time(dataset: Dataset, config: TestTimeConfig) -> list[dic
                 result = {"task_id": name, "status": "skipped", "reason": "; ".join(filter(None, reasons.values()))}
             else:
                 set_seed(config.random_seed)
+                logger.info("task %s: test-time training starts", name)
                 result = _train_adapter(trainable, name, config, tokenizer, device, folder)
         except Exception as error:  # one failing task must not sink the run
             logger.exception("test-time fine-tuning failed for %s", name)
             result = {"task_id": name, "status": "failed", "reason": f"{type(error).__name__}: {error}"}
         if result["status"] != "trained":
             logger.warning("task %s %s: %s", name, result["status"], result["reason"])
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / RESULT_FILE).write_text(json.dumps(result, indent=2))
-        with open(root / SUMMARY_FILE, "a") as summary:
-            summary.write(json.dumps(result) + "\n")
+        write_json_atomic(result, folder / RESULT_FILE, indent=2)
+        _summarize(result, root)
         results.append(result)
     return results

@@ -28,10 +28,10 @@ def main() -> None:
     import torch
 
     from arc24_lib.data import get_dataset
+    from arc24_lib.files import read_records
     from arc24_lib.inference.airv import InferenceConfig, run_airv
     from arc24_lib.inference.backend import GenerationConfig
     from arc24_lib.inference.hf import HFBackend
-    from arc24_lib.inference.records import read_records
     from arc24_lib.partitions import smallest_tasks
 
     tasks = smallest_tasks(get_dataset(args.dataset), args.n_tasks)

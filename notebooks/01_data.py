@@ -18,7 +18,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from arc24_lib.data import get_dataset, save_dataset
+from arc24_lib.data import get_dataset, save_dataset, task_path
 from arc24_lib.encoders import parse_encoder
 from arc24_lib.models import load_tokenizer
 from arc24_lib.notebooks import DataParameters, bind_parameters
@@ -49,7 +49,7 @@ assert len(tasks) > 0
 for task in tasks:
     figure = plot_task(task)
     plt.show()
-    save_figure(figure, out / "pictures" / f"{task.task_id}.png")
+    save_figure(figure, task_path(out / "pictures", task.task_id, ".png"))
 
 # %% [markdown]
 # ## Token budget

@@ -9,10 +9,10 @@ import pytest
 from arc24_lib.augmentation import augment_grid, augment_task
 from arc24_lib.encoders import DEFAULT_ENCODER, parse_encoder
 from arc24_lib.evaluation import evaluate
+from arc24_lib.files import read_records
 from arc24_lib.inference import make_backend
 from arc24_lib.inference.airv import InferenceConfig, plan_predictions, run_airv
 from arc24_lib.inference.backend import Generation, GenerationConfig
-from arc24_lib.inference.records import read_records
 from arc24_lib.partitions import subset_by_ids
 from arc24_lib.selection import select_attempts
 

@@ -216,3 +216,66 @@ def test_an_unknown_fault_stage_is_refused(monkeypatch):
     monkeypatch.setenv(FAULTS_VARIABLE, "ttt=a;trian=b")
     with pytest.raises(ValueError, match="trian"):
         faults("ttt")
+
+
+def test_a_killed_rewrite_leaves_the_previous_file_and_a_rerun_resumes(tmp_path, competition, tiny_model_path,
+                                                                      monkeypatch):
+    ids = load_dataset(competition).task_ids
+    # the worker dies between writing the new submission.json and putting it in place, after the second task
+    monkeypatch.setenv(FAULTS_VARIABLE, f"rewrite={ids[1]}")
+    values = settings(tmp_path, competition, tiny_model_path, backend="hf", max_worker_restarts=0)
+    first = run_submission(run_config(values))
+    working = tmp_path / "working"
+    submission = json.loads((working / "submission.json").read_text())
+    assert first["worker_deaths"] == [{"worker": 0, "exitcode": -9}] and first["tasks_processed"] == 1
+    assert validate_submission(submission, load_dataset(competition)) == []
+    assert submission[ids[0]][0]["attempt_1"] != NO_ANSWER or first["with_grid"] == 0
+    predictions = working / "arc24" / "inference_0" / "predictions.jsonl"
+    before = predictions.read_text().splitlines()
+    monkeypatch.setenv(FAULTS_VARIABLE, "")
+    second = run_submission(run_config(values))
+    assert second["tasks_processed"] == len(ids) and second["worker_deaths"] == []
+    assert not list(working.glob("submission.json*.tmp"))  # the killed rewrite's leftover is cleared
+    log = (working / "arc24" / "run.log").read_text()
+    assert "resuming the run" in log and "1 tasks finished before, 3 to do" in log
+    records = [json.loads(line) for line in predictions.read_text().splitlines()]
+    keys = [(r["task_id"], r["test_index"], r["augmentation_index"]) for r in records]
+    assert len(keys) == len(set(keys)) and [json.loads(line) for line in before] == records[:len(before)]
+    results = [json.loads(line)["task_id"] for line in (working / "arc24" / "task_results.jsonl").read_text()
+               .splitlines()]
+    assert sorted(results) == sorted(ids)  # every task once: the first was not solved again
+
+
+def test_a_real_zero_answer_stays_when_combined_with_a_second_submission(tmp_path, competition, tiny_model_path):
+    from arc24_lib.files import JsonlWriter
+    from arc24_lib.kaggle_run import rewrite_submission
+    from arc24_lib.submission import build_submission
+
+    dataset = load_dataset(competition)
+    task = dataset.task_ids[0]
+    second = tmp_path / "second.json"
+    second.write_text(json.dumps(build_submission(dataset, {task: [[[[5]], [[6]]]] * len(dataset[task].test)})))
+    values = settings(tmp_path, competition, tiny_model_path, second_submission_path=str(second))
+    with JsonlWriter(tmp_path / "working" / "arc24" / "inference_0" / "predictions.jsonl") as writer:
+        writer.write([{"task_id": task, "test_index": i, "augmentation_index": 0, "grid": [[0]],
+                       "cumulative_logprob": -0.1, "n_tokens": 2} for i in range(len(dataset[task].test))])
+    for mode in ("fill_gaps", "first_attempts"):
+        submission = rewrite_submission(run_config({**values, "combine_mode": mode}), dataset, unreadable={})
+        assert submission[task][0] == {"attempt_1": [[0]], "attempt_2": [[5]]}, mode  # ours is an answer
+        assert submission[dataset.task_ids[1]][0] == {"attempt_1": NO_ANSWER, "attempt_2": NO_ANSWER}
+
+
+def test_a_challenges_file_that_cannot_be_read_at_all_stops_the_run_naming_it(tmp_path, competition,
+                                                                             tiny_model_path):
+    from arc24_lib.data import ARCDataError
+    from arc24_lib.kaggle_run import fallback_submission
+
+    competition.write_bytes(b"\xef\xbb\xbf" + competition.read_bytes())  # a byte-order mark is fine
+    config = run_config(settings(tmp_path, competition, tiny_model_path))
+    fallback_submission(config)
+    submission = json.loads((tmp_path / "working" / "submission.json").read_text())
+    assert set(submission) == set(load_dataset(competition).task_ids)
+    competition.write_text('{"truncated": ')
+    with pytest.raises(ARCDataError, match="arc-agi_test_challenges.json: invalid JSON"):
+        fallback_submission(config)
+

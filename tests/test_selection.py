@@ -3,15 +3,29 @@ from arc24_lib.selection import rank_candidates, select_attempts
 A, B, C = [[1, 2]], [[3]], [[4, 4], [4, 4]]
 
 
-def rec(grid, logprob, task="t", test_index=0):
-    return {"task_id": task, "test_index": test_index, "grid": grid, "cumulative_logprob": logprob}
+def rec(grid, logprob, task="t", test_index=0, n_tokens=None):
+    """A prediction record; by default one token per cell and per row end, as the grid encoders write."""
+    if n_tokens is None and grid is not None:
+        n_tokens = sum(len(row) + 1 for row in grid)
+    return {"task_id": task, "test_index": test_index, "grid": grid, "cumulative_logprob": logprob,
+            "n_tokens": n_tokens}
 
 
-def test_rank_candidates_by_count_then_mean_logprob():
-    records = [rec(A, -5.0), rec(B, -1.0), rec(A, -3.0), rec(C, -0.5), rec(None, None), rec(B, -2.0)]
+def test_rank_candidates_by_count_then_logprob_per_token():
+    records = [rec(A, -6.0), rec(B, -1.0), rec(A, -3.0), rec(C, -0.5), rec(None, None), rec(B, -2.0)]
     ranked = rank_candidates(records)
-    assert [c.as_list() for c in ranked] == [B, A, C]  # B and A tie on 2 votes; B's mean logprob is higher
-    assert ranked[0].count == 2 and ranked[0].mean_logprob == -1.5 and ranked[1].mean_logprob == -4.0
+    assert [c.as_list() for c in ranked] == [B, A, C]  # B and A tie on 2 votes; B: -0.75 a token, A: -1.5
+    assert ranked[0].count == 2 and ranked[0].logprob_per_token == -0.75 and ranked[1].logprob_per_token == -1.5
+
+
+def test_vote_ties_do_not_favour_small_grids():
+    # the 1x1 grid has the higher log-probability in all (-1.2 against -2.4), but the 2x2 grid, with three
+    # times its tokens, the higher log-probability per token (-0.4 against -0.6)
+    records = [rec(B, -1.2), rec(C, -2.4)]
+    assert [c.as_list() for c in rank_candidates(records)] == [C, B]
+    assert select_attempts(records, {"t": 1})["t"] == [[C, B]]
+    unknown = [rec(B, -1.2, n_tokens=0), rec(C, None)]  # unknown counts rank last, without failing
+    assert [c.logprob_per_token for c in rank_candidates(unknown)] == [float("-inf")] * 2
 
 
 def test_select_attempts_fills_missing_with_none_and_lists_unpredicted_inputs():

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
+from arc24_lib.files import read_records
 from arc24_lib.inference.airv import InferenceConfig
-from arc24_lib.inference.records import read_records
 from arc24_lib.partitions import subset_by_ids
 from arc24_lib.solve import SolveConfig, solve_task, solve_tasks
 from arc24_lib.test_time import TestTimeConfig, fine_tune_at_test_time

@@ -1,3 +1,4 @@
+import itertools
 import json
 
 import pytest
@@ -5,9 +6,12 @@ import pytest
 from arc24_lib.data import Dataset, Example, Task
 from arc24_lib.partitions import subset_by_ids
 from arc24_lib.submission import (
+    ATTEMPT_KEYS,
     NO_ANSWER,
     build_submission,
+    combine_attempts,
     combine_submissions,
+    submission_attempts,
     validate_submission,
     write_submission,
 )
@@ -51,18 +55,61 @@ def test_validator_catches_each_defect(dataset, defect):
     assert problems and any(message in p for p in problems), problems
 
 
-def test_combine_first_attempts_and_fill_gaps():
-    task = Task("t", [Example([[1]], [[1]])], [Example([[1]])])
-    dataset = Dataset("d", {"t": task})
-    first = build_submission(dataset, {"t": [[[[1]], [[2]]]]})
-    second = build_submission(dataset, {"t": [[[[3]], [[4]]]]})
-    gappy = build_submission(dataset, {"t": [[[[5]], None]]})
-    assert combine_submissions(first, second, dataset, "first_attempts")["t"][0] == {"attempt_1": [[1]],
-                                                                                      "attempt_2": [[3]]}
-    assert combine_submissions(gappy, second, dataset, "fill_gaps")["t"][0] == {"attempt_1": [[5]],
-                                                                                 "attempt_2": [[3]]}
-    assert combine_submissions(first, second, dataset, "fill_gaps")["t"][0] == first["t"][0]
-    same = build_submission(dataset, {"t": [[[[1]], None]]})
-    assert combine_submissions(first, same, dataset, "first_attempts")["t"][0]["attempt_2"] == [[2]]
+# The combining rule as a table: the order in which each mode takes (submission, attempt); the first two
+# grids not taken yet are the result. first_attempts is the 2024 reference's rule: the second submission's
+# first attempt is preferred for attempt 2, then its second attempt, then the first submission's.
+RULE = {"first_attempts": [("first", 0), ("second", 0), ("second", 1), ("first", 1)],
+        "fill_gaps": [("first", 0), ("first", 1), ("second", 0), ("second", 1)]}
+ZERO = [[0]]  # a real answer (ARC-AGI-1 training 239be575) and the file format's placeholder
+CHOICES = [ZERO, [[1]], [[2, 2]], None]  # three grids and a gap
+
+
+def by_rule(mode, sides):
+    chosen = []
+    for side, attempt in RULE[mode]:
+        grid = sides[side][attempt]
+        if grid is not None and grid not in chosen:
+            chosen.append(grid)
+    return (chosen + [None, None])[:2]
+
+
+def one_task():
+    return Dataset("d", {"t": Task("t", [Example([[1]], [[1]])], [Example([[1]])])})
+
+
+@pytest.mark.parametrize("mode", sorted(RULE))
+def test_combine_attempts_follows_the_rule_for_every_combination(mode):
+    dataset, checked = one_task(), 0
+    for a1, a2, b1, b2 in itertools.product(CHOICES, repeat=4):
+        sides = {"first": [a1, a2], "second": [b1, b2]}
+        combined = combine_attempts({"t": [[a1, a2]]}, {"t": [[b1, b2]]}, dataset, mode)
+        assert combined == {"t": [by_rule(mode, sides)]}, (mode, sides)
+        checked += 1
+    assert checked == len(CHOICES) ** 4
+
+
+@pytest.mark.parametrize("mode", sorted(RULE))
+@pytest.mark.parametrize("zero_is_gap", [True, False])
+def test_combine_submission_files_reads_zero_as_asked(mode, zero_is_gap):
+    dataset = one_task()
+    for a1, a2, b1, b2 in itertools.product(CHOICES, repeat=4):
+        files = [build_submission(dataset, {"t": [pair]}) for pair in ([a1, a2], [b1, b2])]
+        # a file holds the grids first, then the placeholder: None and [[0]] both read as [[0]]
+        in_files = {side: ([g for g in pair if g is not None] + [ZERO, ZERO])[:2]
+                    for side, pair in (("first", [a1, a2]), ("second", [b1, b2]))}
+        read = {side: [None if zero_is_gap and grid == ZERO else grid for grid in grids]
+                for side, grids in in_files.items()}
+        expected = [grid if grid is not None else NO_ANSWER for grid in by_rule(mode, read)]
+        combined = combine_submissions(*files, dataset, mode, zero_is_gap=zero_is_gap)["t"][0]
+        assert combined == dict(zip(ATTEMPT_KEYS, expected, strict=True)), (mode, read)
     with pytest.raises(ValueError, match="mode"):
-        combine_submissions(first, second, dataset, "average")
+        combine_attempts({}, {}, dataset, "average")
+
+
+def test_a_real_zero_answer_is_never_a_gap_inside_the_library():
+    dataset = one_task()
+    assert submission_attempts(build_submission(dataset, {"t": [[ZERO, None]]}), zero_is_gap=False) == {
+        "t": [[ZERO, ZERO]]}  # the file cannot tell: the placeholder reads as a 1x1 answer too
+    ours = {"t": [[ZERO, None]]}
+    assert combine_attempts(ours, {"t": [[[[3]], [[4]]]]}, dataset, "fill_gaps") == {"t": [[ZERO, [[3]]]]}
+    assert combine_attempts(ours, {"t": [[[[3]], [[4]]]]}, dataset, "first_attempts") == {"t": [[ZERO, [[3]]]]}

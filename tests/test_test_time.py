@@ -60,6 +60,7 @@ def test_learning_rate_decay_follows_the_larger_of_step_and_time_shares():
     assert budget_progress(5, 10, elapsed_s=8.0, time_budget_s=10.0) == 0.8  # the clock runs out first
     assert budget_progress(9, 10, elapsed_s=1.0, time_budget_s=10.0) == 0.9
     assert budget_progress(12, 10, elapsed_s=30.0, time_budget_s=10.0) == 1.0
+    assert budget_progress(0, 10, elapsed_s=3.0, time_budget_s=10.0) == 0.0  # the first step: the peak rate
     assert cosine_rate(1e-3, 0.0, 0.1) == pytest.approx(1e-3)
     assert cosine_rate(1e-3, 0.5, 0.1) == pytest.approx(0.55e-3)
     assert cosine_rate(1e-3, 1.0, 0.1) == pytest.approx(1e-4)
@@ -123,3 +124,27 @@ def test_ttt_embedded_model_solves_6150a2bd(tmp_path, arc1_training):
     output = model.generate(**inputs, max_new_tokens=40, do_sample=False, pad_token_id=tokenizer.pad_token_id)
     answer = tokenizer.decode(output[0, inputs["input_ids"].shape[1]:])
     assert np.array_equal(parse_answer(answer, encoder, (tokenizer.eos_token,)), task.test[0].output), answer
+
+
+def test_a_task_id_cannot_take_training_outside_its_folder(tmp_path, tiny_model_path, arc1_training):
+    from dataclasses import replace
+
+    hostile = replace(arc1_training["0d3d703e"], task_id="../escape")  # built directly, past load_dataset's check
+    with pytest.raises(ValueError, match="not a plain name"):
+        fine_tune_at_test_time(Dataset("hostile", {hostile.task_id: hostile}), tiny_config(tmp_path, tiny_model_path))
+    assert not (tmp_path / "escape").exists() and not list((tmp_path / "ttt").glob("*/"))
+
+
+def test_training_whose_steps_end_first_is_the_same_on_every_launch(tmp_path, tiny_model_path, arc1_training):
+    """A run resumed after a crash trains a task again: with a time budget that steps end before, it must give
+    the same adapter as the first launch did, bit for bit (the crash drill compares whole runs)."""
+    from safetensors.torch import load_file
+
+    tasks = subset_by_ids(arc1_training, ["0d3d703e"]).without_solutions()
+    weights = []
+    for launch in ("first", "again"):
+        fine_tune_at_test_time(tasks, tiny_config(tmp_path / launch, tiny_model_path, time_budget_s=300.0))
+        weights.append(load_file(tmp_path / launch / "ttt" / "0d3d703e" / "adapter_model.safetensors"))
+        time.sleep(0.5 if launch == "first" else 0)  # a different clock at the first step
+    assert weights[0].keys() == weights[1].keys()
+    assert all((weights[0][name] == weights[1][name]).all() for name in weights[0])

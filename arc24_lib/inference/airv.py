@@ -24,8 +24,9 @@ from arc24_lib.augmentation import (
 )
 from arc24_lib.data import MAX_SIDE, Dataset, Task
 from arc24_lib.encoders import DEFAULT_ENCODER, GridEncoder, parse_encoder
+from arc24_lib.files import JsonlWriter, read_records
 from arc24_lib.inference.backend import BACKENDS, Backend, GenerationConfig, backend_tokenizer
-from arc24_lib.inference.records import PREDICTIONS_FILE, JsonlWriter, adapter_for, read_records, record_failure
+from arc24_lib.inference.records import PREDICTIONS_FILE, adapter_for, record_failure
 from arc24_lib.prompting import DEFAULT_PROMPT_VERSION, fit_prompt, parse_answer
 
 logger = logging.getLogger(__name__)
@@ -176,6 +177,8 @@ def _pending_predictions(dataset: Dataset, config: InferenceConfig, tokenizer: A
             writer.write([_record(p, "", None, None, 0) for p in unprompted])
         adapter = adapter_for(task.task_id, config.adapters_dir, config.adapter_path)
         pending += [(adapter, p) for p in plan if p.prompt is not None]
+        if plan:
+            logger.info("task %s: %d AIRV predictions to make", task.task_id, len(plan))
     return pending
 
 

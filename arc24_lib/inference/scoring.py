@@ -15,15 +15,9 @@ import numpy as np
 from arc24_lib.augmentation import TaskAugmentation, augment_task
 from arc24_lib.data import Dataset, Example, Task
 from arc24_lib.encoders import GridEncoder
+from arc24_lib.files import JsonlWriter, read_records
 from arc24_lib.inference.backend import Backend, backend_tokenizer
-from arc24_lib.inference.records import (
-    PREDICTIONS_FILE,
-    SCORES_FILE,
-    JsonlWriter,
-    adapter_for,
-    read_records,
-    read_scores,
-)
+from arc24_lib.inference.records import PREDICTIONS_FILE, SCORES_FILE, adapter_for, read_scores
 from arc24_lib.prompting import fit_prompt
 from arc24_lib.selection import GridKey, group_records, rank_candidates
 
@@ -58,6 +52,7 @@ def score_task(task: Task, records: list[dict[str, Any]], backend: Backend, adap
         candidates = [candidate.grid for candidate in rank_candidates(group)[:max_candidates]]
         if len(candidates) < 2:  # nothing to choose between
             continue
+        logger.info("task %s test input %d: scoring %d candidates", task.task_id, test_index, len(candidates))
         augmentations = list({json.dumps(r["augmentation"], sort_keys=True): TaskAugmentation.from_dict(
             r["augmentation"]) for r in group}.values())
         # a scored sequence leaves room for one generated token: vLLM refuses a prompt of max_model_len tokens
@@ -77,8 +72,8 @@ def score_task(task: Task, records: list[dict[str, Any]], backend: Backend, adap
 
 def score_predictions(dataset: Dataset, config: Any, backend: Backend, tokenizer: Any = None) -> Path:
     """Augmented scores of every task's predictions in `config.output_dir` (an InferenceConfig),
-    appended to scores.jsonl as each task completes; test inputs already scored are kept. A task
-    that fails is logged and left to plain voting."""
+    appended to scores.jsonl as each test input completes; test inputs already scored are kept. A
+    task that fails is logged and left to plain voting."""
     from tqdm.auto import tqdm
 
     from arc24_lib.encoders import parse_encoder
@@ -96,11 +91,10 @@ def score_predictions(dataset: Dataset, config: Any, backend: Backend, tokenizer
         for task in tqdm([t for t in dataset if t.task_id in by_task], desc="augmented scoring", unit="task"):
             try:
                 adapter = adapter_for(task.task_id, config.adapters_dir, config.adapter_path)
-                results = score_task(task, by_task[task.task_id], backend, adapter, encoder, config.prompt_version,
-                                     tokenizer, config.max_seq_len, config.scored_candidates)
+                for _, group in sorted(group_records(by_task[task.task_id]).items()):  # one test input at a time
+                    writer.write(score_task(task, group, backend, adapter, encoder, config.prompt_version, tokenizer,
+                                            config.max_seq_len, config.scored_candidates))
             except Exception as error:  # scores only refine the ranking: voting still works without them
                 logger.error("augmented scoring failed for task %s: %s: %s", task.task_id, type(error).__name__,
                              error)
-                continue
-            writer.write(results)
     return path
