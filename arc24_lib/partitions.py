@@ -69,6 +69,13 @@ def leave_one_out(task: Task) -> list[Task]:
             for i, held_out in enumerate(task.train)]
 
 
+def leave_one_out_known_pairs(task: Task) -> list[Task]:
+    """Leave-one-out over every pair with a known output, test pairs included: each is held out in
+    turn with the others shown (fine-tuning data; a task with one known pair has no such form)."""
+    known = [*task.train, *(example for example in task.test if example.output is not None)]
+    return leave_one_out(Task(task.task_id, known, []))
+
+
 def leave_one_out_dataset(dataset: Dataset) -> Dataset:
     """Every task of a dataset in leave-one-out form, for test-time training."""
     return _derived(dataset, (loo for task in dataset for loo in leave_one_out(task)), "[n-1]")

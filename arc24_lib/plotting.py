@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -82,6 +83,31 @@ def plot_predictions(task: Task, predictions: Sequence[Sequence[Grid | None]],
     fig.suptitle(task.task_id)
     fig.tight_layout()
     return fig
+
+
+def plot_training(log_history: list[dict[str, Any]], validation: list[dict[str, Any]]) -> Figure:
+    """A fine-tuning run: training and validation loss (the Trainer's log history), and the held-out
+    vote-2 and right-among-predictions (`validation.VoteValidation` records), against the step."""
+    figure, (losses, votes) = plt.subplots(1, 2, figsize=(10, 3.5))
+    for key, label in (("loss", "training loss"), ("eval_loss", "validation loss")):
+        points = [(entry["step"], entry[key]) for entry in log_history if key in entry]
+        if points:
+            losses.plot(*zip(*points, strict=True), marker=".", label=label)
+    losses.set_xlabel("step")
+    losses.set_ylabel("answer loss per token")
+    if losses.lines:
+        losses.legend()
+    for key, label in (("vote_2", "vote-2 (solved with 2 attempts)"), ("pass_n", "right among predictions")):
+        points = sorted((record["step"], record[key]) for record in validation)
+        if points:
+            votes.plot(*zip(*points, strict=True), marker="o", label=label)
+    votes.set_xlabel("step")
+    votes.set_ylabel("mean over held-out tasks")
+    votes.set_ylim(0, 1)
+    if votes.lines:
+        votes.legend()
+    figure.tight_layout()
+    return figure
 
 
 def save_figure(fig: Figure, path: str | Path, dpi: int = 80) -> Path:

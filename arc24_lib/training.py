@@ -22,12 +22,18 @@ from typing import Any
 
 from arc24_lib.augmentation import AugmentationConfig
 from arc24_lib.config import parse_config, save_config
+from arc24_lib.data import Dataset, Task
 from arc24_lib.encoders import DEFAULT_ENCODER
+from arc24_lib.files import read_records, write_json_atomic
+from arc24_lib.partitions import LEAVE_ONE_OUT_MARK, leave_one_out_known_pairs
 from arc24_lib.problem_augmentation import ProblemAugmentationConfig
 from arc24_lib.prompting import DEFAULT_PROMPT_VERSION, PROMPT_VERSIONS, check_prompt_version
 
 logger = logging.getLogger(__name__)
 
+TRAIN_TASKS_FILE = "train_tasks.json"  # the data list beside a fine-tuned model: task ids per train dataset
+VALIDATION_FILE = "validation.jsonl"  # held-out vote-2 per checkpoint (validation.VoteValidation)
+PLOT_FILE = "training.png"  # losses and held-out vote-2 against the step
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup",
               "inverse_sqrt", "reduce_lr_on_plateau", "cosine_with_min_lr", "warmup_stable_decay")
@@ -108,8 +114,13 @@ class FineTuningConfig(TrainingOptions):
     train_datasets: list[tuple[str, str]] = field(
         default_factory=lambda: [("arc-agi-1/training", DEFAULT_PROMPT_VERSION)],
         metadata={"help": "pairs of (dataset name or path, prompt version)"})
+    leave_one_out: bool = field(default=False, metadata={
+        "help": "train on the leave-one-out forms of each task (every pair with a known output held out in turn, "
+                "the others shown), as test-time training does, instead of the task as given"})
     val_dataset: tuple[str, str] | None = field(default=None, metadata={
-        "help": "(dataset, prompt version) whose test inputs give the validation loss"})
+        "help": "(dataset, prompt version) held out: its tasks are never trained on, its test inputs give the "
+                "validation loss"})
+
     eval_steps: int = field(default=100, metadata={"help": "validate every this many steps"})
     save_steps: int = field(default=100, metadata={"help": "checkpoint every this many steps"})
     save_total_limit: int | None = field(default=3, metadata={"help": "checkpoints kept"})
@@ -258,6 +269,17 @@ def _last_checkpoint(output_dir: Path) -> str | None:
     return get_last_checkpoint(str(output_dir)) if output_dir.is_dir() else None
 
 
+def training_tasks(dataset: Dataset, held_out: set[str], leave_one_out: bool) -> list[Task]:
+    """The tasks of `dataset` to train on: all but the held-out ids, in leave-one-out forms where asked
+    (pool tasks stay as they are: each of their samples draws its own pairs)."""
+    tasks = [task for task in dataset if task.task_id not in held_out]
+    if held_out & set(dataset.task_ids):
+        logger.info("%s: %d held-out tasks left out of training", dataset.name, len(held_out & set(dataset.task_ids)))
+    if not leave_one_out:
+        return tasks
+    return [form for task in tasks for form in ([task] if task.n_train else leave_one_out_known_pairs(task))]
+
+
 def fine_tune(config: FineTuningConfig, callbacks: list[Any] | None = None) -> dict[str, Any]:
     """Fine-tune as configured; writes checkpoints, the final model/adapter, config and a summary."""
     from transformers import set_seed
@@ -275,14 +297,20 @@ def fine_tune(config: FineTuningConfig, callbacks: list[Any] | None = None) -> d
     device = config.device or default_device()
     encoder = parse_encoder(config.grid_encoder)
     tokenizer = load_tokenizer(config.model_path)
-    sources = [SampleSource(list(get_dataset(name)), version) for name, version in config.train_datasets]
+    val_tasks = get_dataset(config.val_dataset[0]) if config.val_dataset else Dataset("none", {})
+    sources = [SampleSource(training_tasks(get_dataset(name), set(val_tasks.task_ids), config.leave_one_out), version)
+               for name, version in config.train_datasets]
+    if is_main_process():  # the data list: what the model was trained on
+        write_json_atomic({name: sorted({task.task_id.split(LEAVE_ONE_OUT_MARK)[0] for task in source.tasks})
+                           for (name, _), source in zip(config.train_datasets, sources, strict=True)},
+                          output_dir / TRAIN_TASKS_FILE, indent=1)
     samples = TrainingSamples(sources, encoder, tokenizer, config.max_seq_len, config.random_seed,
                               config.augmentation, config.problem_augmentation_config(),
                               label_shown_grids=config.label_shown_grids)
     eval_samples, eval_args = None, {}
     if config.val_dataset:
-        name, version = config.val_dataset
-        eval_samples = fixed_samples(list(get_dataset(name)), version, encoder, tokenizer, config.max_seq_len)
+        version = config.val_dataset[1]
+        eval_samples = fixed_samples(list(val_tasks), version, encoder, tokenizer, config.max_seq_len)
         eval_args = dict(eval_strategy="steps", eval_steps=config.eval_steps, per_device_eval_batch_size=1)
     args = training_arguments(config, output_dir, device, lr_scheduler_type=config.lr_scheduler_type,
                               warmup_steps=config.warmup_ratio, save_strategy="steps", save_steps=config.save_steps,
@@ -299,8 +327,12 @@ def fine_tune(config: FineTuningConfig, callbacks: list[Any] | None = None) -> d
                "samples_made": samples.counts.made, "samples_trimmed": samples.counts.trimmed,
                "samples_skipped": samples.counts.skipped, "seconds": time.perf_counter() - start}
     if is_main_process():
+        from arc24_lib.plotting import plot_training, save_figure
+
         tokenizer.save_pretrained(output_dir)
-        (output_dir / "train_summary.json").write_text(json.dumps(summary, indent=2))
+        write_json_atomic(summary, output_dir / "train_summary.json", indent=2)
+        validation = read_records(output_dir / VALIDATION_FILE)
+        save_figure(plot_training(trainer.state.log_history, validation), output_dir / PLOT_FILE)
     return summary
 
 

@@ -335,3 +335,49 @@ def test_gpu_precision_follows_the_compute_capability_not_emulated_bf16(monkeypa
     assert default_dtype("cuda") == getattr(torch, dtype)
     assert resolve_precision("auto", "cuda") == precision
     assert resolve_precision("fp32", "cuda") == "fp32"
+
+
+def test_resumed_training_ends_exactly_where_an_uninterrupted_run_does(tmp_path, tiny_model_path, small_challenges):
+    from safetensors.torch import load_file
+
+    values = dict(model_path=str(tiny_model_path), train_datasets=[(str(small_challenges), "output-from-examples-v1")],
+                  max_steps=6, batch_size=2, learning_rate=1e-3, logging_steps=1, save_steps=3, lora_r=4,
+                  max_seq_len=1024)
+    fine_tune(FineTuningConfig(**values, output_dir=str(tmp_path / "whole")))
+    fine_tune(FineTuningConfig(**values, output_dir=str(tmp_path / "cut")), callbacks=[StopAt(3)])
+    resumed = fine_tune(FineTuningConfig(**values, output_dir=str(tmp_path / "cut")))
+    assert resumed["resumed_from"].endswith("checkpoint-3")
+    whole, cut = (load_file(tmp_path / name / "adapter_model.safetensors") for name in ("whole", "cut"))
+    assert whole.keys() == cut.keys() and all(torch.equal(whole[name], cut[name]) for name in whole)
+
+
+def test_held_out_tasks_are_never_trained_on_and_validated_by_vote(tmp_path, tiny_model_path, small_challenges,
+                                                                   arc1_training):
+    from arc24_lib.data import load_dataset
+    from arc24_lib.training import PLOT_FILE, TRAIN_TASKS_FILE, VALIDATION_FILE
+    from arc24_lib.validation import VoteValidation
+
+    held_out = save_dataset(subset_by_ids(arc1_training, ["0d3d703e"]), tmp_path / "dev_challenges.json")
+    values = dict(model_path=str(tiny_model_path), output_dir=str(tmp_path / "ft"), lora_r=4, max_seq_len=1024,
+                  train_datasets=[(str(small_challenges), "output-from-examples-v1")], leave_one_out=True,
+                  val_dataset=(str(held_out), "output-from-examples-v1"), max_steps=4,
+                  batch_size=1, logging_steps=1, save_steps=2, eval_steps=2)
+
+    def run(config):
+        return fine_tune(config, callbacks=[VoteValidation(load_dataset(held_out), config, predictions=2)])
+
+    run(FineTuningConfig(**values))
+    trained = json.loads((tmp_path / "ft" / TRAIN_TASKS_FILE).read_text())
+    assert trained == {str(small_challenges): ["6150a2bd", "74dd1130"]}
+    validation = [json.loads(line) for line in (tmp_path / "ft" / VALIDATION_FILE).read_text().splitlines()]
+    assert [record["step"] for record in validation] == [0, 2, 4]  # before training, then every checkpoint
+    assert all(record["tasks"] == 1 and 0 <= record["vote_2"] <= record["pass_n"] <= 1 for record in validation)
+    assert validation[0]["eval_loss"] is None and validation[1]["eval_loss"] > 0
+    predictions = tmp_path / "ft" / "validation" / "step-2" / "predictions.jsonl"
+    assert len(predictions.read_text().splitlines()) == 2  # greedy, two augmentations of its one test input
+    assert (tmp_path / "ft" / PLOT_FILE).stat().st_size > 0
+    run(FineTuningConfig(**{**values, "max_steps": 6}))  # resumed: the steps validated before stay
+    steps = [json.loads(line)["step"] for line in (tmp_path / "ft" / VALIDATION_FILE).read_text().splitlines()]
+    assert steps == [0, 2, 4, 6]
+    with pytest.raises(ValueError, match="val_dataset"):
+        VoteValidation(load_dataset(held_out), FineTuningConfig(), predictions=2)

@@ -1,0 +1,66 @@
+"""Validation of a fine-tuning run on held-out tasks: greedy vote-2 without test-time training before
+training and at every checkpoint, with the validation loss, logged to `validation.jsonl` (T1); `fine_tune`
+plots it at the end (`plotting.plot_training`)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from transformers import TrainerCallback
+
+from arc24_lib.data import Dataset
+from arc24_lib.files import JsonlWriter, read_records
+from arc24_lib.training import VALIDATION_FILE, FineTuningConfig
+
+logger = logging.getLogger(__name__)
+
+
+class VoteValidation(TrainerCallback):
+    """`predictions` greedy AIRV predictions per test input of the held-out `dataset` (the run's
+    `val_dataset`) with the checkpoint's adapter, voted to two attempts, written to the run's
+    `validation.jsonl` with the validation loss. Step 0 is the model before training; a resumed run
+    skips the steps it has validated. Add it to `fine_tune`'s callbacks."""
+
+    def __init__(self, dataset: Dataset, config: FineTuningConfig, predictions: int = 2):
+        from arc24_lib.inference.airv import InferenceConfig
+
+        if not config.val_dataset or predictions < 1:
+            raise ValueError("vote validation needs the run's val_dataset and at least 1 prediction per test input")
+        self.dataset, self.output_dir = dataset, Path(config.output_dir)
+        self.inference = InferenceConfig(model_path=config.model_path, grid_encoder=config.grid_encoder,
+                                         prompt_version=config.val_dataset[1], device=config.device,
+                                         predictions_per_test_input=predictions, augmented_scoring=False,
+                                         max_seq_len=config.max_seq_len)
+        self.start_adapter = config.adapter_path
+        self.backend: Any = None
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if state.global_step == 0:
+            self.validate(0, self.start_adapter, state)
+
+    def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.validate(state.global_step, str(Path(args.output_dir) / f"checkpoint-{state.global_step}"), state)
+
+    def validate(self, step: int, adapter: str | None, state: Any) -> None:
+        from dataclasses import replace
+
+        from arc24_lib.pipeline import predict
+
+        path = self.output_dir / VALIDATION_FILE
+        if any(record["step"] == step for record in read_records(path)):
+            return
+        started = time.perf_counter()
+        config = replace(self.inference, adapter_path=adapter, output_dir=str(self.output_dir / "validation" /
+                                                                                f"step-{step}"))
+        self.backend = self.backend or config.build_backend()
+        outputs = predict(self.dataset, config, self.backend)
+        losses = [entry["eval_loss"] for entry in state.log_history if "eval_loss" in entry and entry["step"] == step]
+        record = {"step": step, "solved": outputs["solved"], "tasks": len(self.dataset),
+                  "vote_2": outputs["summary"]["vote_2"], "pass_n": outputs["summary"]["pass_n"],
+                  "eval_loss": losses[-1] if losses else None, "seconds": round(time.perf_counter() - started, 1)}
+        logger.info("validation at step %d: %s", step, record)
+        with JsonlWriter(path) as writer:
+            writer.write([record])
