@@ -311,7 +311,8 @@ def fine_tune(config: FineTuningConfig, callbacks: list[Any] | None = None) -> d
     if config.val_dataset:
         version = config.val_dataset[1]
         eval_samples = fixed_samples(list(val_tasks), version, encoder, tokenizer, config.max_seq_len)
-        eval_args = dict(eval_strategy="steps", eval_steps=config.eval_steps, per_device_eval_batch_size=1)
+        eval_args = dict(eval_strategy="steps", eval_steps=config.eval_steps, per_device_eval_batch_size=1,
+                         eval_on_start=True)  # the curve starts from the model before training
     args = training_arguments(config, output_dir, device, lr_scheduler_type=config.lr_scheduler_type,
                               warmup_steps=config.warmup_ratio, save_strategy="steps", save_steps=config.save_steps,
                               save_total_limit=config.save_total_limit, **eval_args)

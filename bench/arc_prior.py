@@ -7,6 +7,7 @@ Dev sets, never trained on: the 24 smallest ARC-AGI-1 training tasks by cell cou
 ARC-AGI-1 evaluation tasks) is never used. Every FineTuningConfig field is a flag; `PRIOR_SETTINGS` lists
 where this run departs from the library's defaults, and why.
 Run: .venv/bin/python bench/arc_prior.py --hours 1 [--adapter_path <an earlier run's adapter>]
+     .venv/bin/python bench/arc_prior.py --report   # the dev figures per validated step
 """
 
 from __future__ import annotations
@@ -63,14 +64,37 @@ def dev_sets(training: Dataset) -> dict[str, list[str]]:
     return {name: [task.task_id for task in ranked[start:end]] for name, (start, end) in DEV_SIZES.items()}
 
 
+def report(output_dir: Path) -> str:
+    """Per validated step and dev set: tasks solved with two attempts and tasks with the right grid among
+    the predictions (no test-time training), from the run's validation folders."""
+    from arc24_lib.files import read_records
+    from arc24_lib.training import VALIDATION_FILE
+
+    dev = json.loads((output_dir / "dev_sets.json").read_text())
+    lines = ["| step | validation loss | " + " | ".join(f"{name} solved | {name} right among predictions"
+                                                          for name in dev) + " |",
+             "|---|---|" + "---|---|" * len(dev)]
+    for record in sorted(read_records(output_dir / VALIDATION_FILE), key=lambda r: r["step"]):
+        per_task = json.loads((output_dir / "validation" / f"step-{record['step']}" / "metrics.json").read_text())[
+            "per_task"]
+        cells = [f"{sum(per_task[i]['vote_2'] == 1.0 for i in ids)}/{len(ids)} | "
+                 f"{sum(per_task[i]['pass_n'] == 1.0 for i in ids)}/{len(ids)}" for ids in dev.values()]
+        loss = "-" if record["eval_loss"] is None else f"{record['eval_loss']:.3f}"
+        lines.append(f"| {record['step']} | {loss} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     parser.add_argument("--hours", type=float, default=1.0, help="stop and save after this long")
+    parser.add_argument("--report", action="store_true", help="print the dev figures of the run so far and stop")
     add_config_arguments(parser, FineTuningConfig, exclude=("val_dataset",))
     args = vars(parser.parse_args())
-    hours = args.pop("hours")
+    hours, only_report = args.pop("hours"), args.pop("report")
     values = merge_dicts({"output_dir": "outputs/arc_prior", **PRIOR_SETTINGS}, flags_to_dict(args))
     output_dir = Path(values["output_dir"])
+    if only_report:
+        return print(report(output_dir))
 
     from arc24_lib.data import load_builtin, load_dataset, save_dataset
     from arc24_lib.partitions import subset_by_ids

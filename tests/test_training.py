@@ -373,6 +373,8 @@ def test_held_out_tasks_are_never_trained_on_and_validated_by_vote(tmp_path, tin
     assert [record["step"] for record in validation] == [0, 2, 4]  # before training, then every checkpoint
     assert all(record["tasks"] == 1 and 0 <= record["vote_2"] <= record["pass_n"] <= 1 for record in validation)
     assert validation[0]["eval_loss"] is None and validation[1]["eval_loss"] > 0
+    history = json.loads((tmp_path / "ft" / "checkpoint-4" / "trainer_state.json").read_text())["log_history"]
+    assert [entry["step"] for entry in history if "eval_loss" in entry] == [0, 2, 4]  # from before training
     predictions = tmp_path / "ft" / "validation" / "step-2" / "predictions.jsonl"
     assert len(predictions.read_text().splitlines()) == 2  # greedy, two augmentations of its one test input
     assert (tmp_path / "ft" / PLOT_FILE).stat().st_size > 0
