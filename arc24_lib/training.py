@@ -25,7 +25,7 @@ from arc24_lib.config import parse_config, save_config
 from arc24_lib.data import Dataset, Task
 from arc24_lib.encoders import DEFAULT_ENCODER
 from arc24_lib.files import read_records, write_json_atomic
-from arc24_lib.partitions import LEAVE_ONE_OUT_MARK, leave_one_out_known_pairs
+from arc24_lib.partitions import leave_one_out_known_pairs
 from arc24_lib.problem_augmentation import ProblemAugmentationConfig
 from arc24_lib.prompting import DEFAULT_PROMPT_VERSION, PROMPT_VERSIONS, check_prompt_version
 
@@ -120,7 +120,6 @@ class FineTuningConfig(TrainingOptions):
     val_dataset: tuple[str, str] | None = field(default=None, metadata={
         "help": "(dataset, prompt version) held out: its tasks are never trained on, its test inputs give the "
                 "validation loss"})
-
     eval_steps: int = field(default=100, metadata={"help": "validate every this many steps"})
     save_steps: int = field(default=100, metadata={"help": "checkpoint every this many steps"})
     save_total_limit: int | None = field(default=3, metadata={"help": "checkpoints kept"})
@@ -269,12 +268,9 @@ def _last_checkpoint(output_dir: Path) -> str | None:
     return get_last_checkpoint(str(output_dir)) if output_dir.is_dir() else None
 
 
-def training_tasks(dataset: Dataset, held_out: set[str], leave_one_out: bool) -> list[Task]:
-    """The tasks of `dataset` to train on: all but the held-out ids, in leave-one-out forms where asked
-    (pool tasks stay as they are: each of their samples draws its own pairs)."""
-    tasks = [task for task in dataset if task.task_id not in held_out]
-    if held_out & set(dataset.task_ids):
-        logger.info("%s: %d held-out tasks left out of training", dataset.name, len(held_out & set(dataset.task_ids)))
+def training_forms(tasks: list[Task], leave_one_out: bool) -> list[Task]:
+    """The tasks as trained on: in leave-one-out forms where asked (pool tasks stay as they are: each of
+    their samples draws its own pairs)."""
     if not leave_one_out:
         return tasks
     return [form for task in tasks for form in ([task] if task.n_train else leave_one_out_known_pairs(task))]
@@ -298,12 +294,13 @@ def fine_tune(config: FineTuningConfig, callbacks: list[Any] | None = None) -> d
     encoder = parse_encoder(config.grid_encoder)
     tokenizer = load_tokenizer(config.model_path)
     val_tasks = get_dataset(config.val_dataset[0]) if config.val_dataset else Dataset("none", {})
-    sources = [SampleSource(training_tasks(get_dataset(name), set(val_tasks.task_ids), config.leave_one_out), version)
-               for name, version in config.train_datasets]
+    trained = {name: [task for task in get_dataset(name) if task.task_id not in val_tasks] for name, _ in
+               config.train_datasets}  # the held-out tasks left out
     if is_main_process():  # the data list: what the model was trained on
-        write_json_atomic({name: sorted({task.task_id.split(LEAVE_ONE_OUT_MARK)[0] for task in source.tasks})
-                           for (name, _), source in zip(config.train_datasets, sources, strict=True)},
+        write_json_atomic({name: sorted(task.task_id for task in tasks) for name, tasks in trained.items()},
                           output_dir / TRAIN_TASKS_FILE, indent=1)
+    sources = [SampleSource(training_forms(trained[name], config.leave_one_out), version)
+               for name, version in config.train_datasets]
     samples = TrainingSamples(sources, encoder, tokenizer, config.max_seq_len, config.random_seed,
                               config.augmentation, config.problem_augmentation_config(),
                               label_shown_grids=config.label_shown_grids)
