@@ -67,12 +67,19 @@ class SolveConfig:
         "help": "AIRV, augmented scoring and selection"})
     budget_s: float | None = field(default=240.0, metadata={
         "help": "seconds per task, training and inference together; None: no limit"})
-    inference_reserve_s: float = field(default=20.0, metadata={
-        "help": "seconds per test input kept from training for inference and scoring"})
+    inference_reserve_s: float | None = field(default=None, metadata={
+        "help": "seconds per test input kept from training for inference and scoring; None: the task's planned "
+                "answer tokens at the pace of inference so far (InferencePace)"})
+    inference_seconds_per_token: float = field(default=0.04, metadata={
+        "help": "the first task's pace of inference and scoring, in seconds per planned answer token (the most "
+                "the 12 smallest ARC-AGI-1 training tasks took on a 2-core CPU, greedy AIRV: 0.040); later tasks "
+                "use the slowest pace measured"})
 
     def __post_init__(self) -> None:
-        if self.inference_reserve_s < 0:
-            raise ValueError(f"inference_reserve_s is {self.inference_reserve_s}; give seconds, at least 0")
+        if (self.inference_reserve_s is not None and self.inference_reserve_s < 0) \
+                or self.inference_seconds_per_token <= 0:
+            raise ValueError(f"inference_reserve_s {self.inference_reserve_s} and inference_seconds_per_token "
+                             f"{self.inference_seconds_per_token}: give seconds (a reserve of at least 0)")
         if self.budget_s is not None and self.budget_s < 0:
             raise ValueError(f"budget_s is {self.budget_s}; give seconds (0: no time to train), or None")
         if self.test_time is not None:
@@ -83,6 +90,36 @@ class SolveConfig:
         test_time = self.test_time and replace(self.test_time, output_dir=str(Path(output_dir) / "adapters"))
         return replace(self, test_time=test_time,
                        inference=replace(self.inference, output_dir=str(Path(output_dir) / "inference")))
+
+
+def planned_answer_tokens(task: Task, config: InferenceConfig, tokenizer: Any) -> int:
+    """The answer tokens inference may write for a task: each test input's token budget for each of its
+    augmented prompts (what AIRV and scoring time grows with)."""
+    from arc24_lib.encoders import parse_encoder
+    from arc24_lib.inference.airv import answer_token_budget
+
+    encoder = parse_encoder(config.grid_encoder)
+    budgets = [config.max_new_tokens or answer_token_budget(task, index, encoder, tokenizer)
+               for index in range(len(task.test))]
+    return sum(budgets) * config.predictions_per_test_input
+
+
+@dataclass
+class InferencePace:
+    """Seconds of inference and scoring per planned answer token: the first estimate until a task has
+    been measured, then the slowest pace measured (a task's inference must fit what training left it)."""
+
+    seconds_per_token: float
+    measured: bool = False
+
+    def reserve_s(self, tokens: int) -> float:
+        return self.seconds_per_token * tokens
+
+    def observe(self, seconds: float, tokens: int) -> None:
+        if tokens > 0:
+            pace = seconds / tokens
+            self.seconds_per_token = max(self.seconds_per_token, pace) if self.measured else pace
+            self.measured = True
 
 
 def infer(dataset: Dataset, config: InferenceConfig, backend: Backend) -> Path:
@@ -115,12 +152,15 @@ def _log_failure(what: str, error: Exception) -> None:
 
 def solve_task(task: Task, config: SolveConfig, backend: Backend,
                before_stage: Callable[[str], None] | None = None,
-               on_failure: Callable[[str, Exception], None] = _log_failure) -> dict[str, Any]:
+               on_failure: Callable[[str, Exception], None] = _log_failure,
+               pace: InferencePace | None = None) -> dict[str, Any]:
     """Test-time fine-tuning (where `config.test_time` is given), then AIRV and augmented scoring
     with the task's adapter, within `config.budget_s` seconds for the whole task.
 
-    Training gets what is left of the budget once `inference_reserve_s` per test input is kept
-    for inference and scoring, or `test_time.time_budget_s` where that is shorter; with under
+    Training gets what is left of the budget once inference and scoring have their reserve
+    (`inference_reserve_s` per test input, or the task's planned answer tokens at `pace`, which this
+    task's inference then updates: pass one pace to every task of a run), or
+    `test_time.time_budget_s` where that is shorter; with under
     `MIN_TRAINING_S` left, the task is predicted without training. Adapters go to
     `test_time.output_dir`, predictions to `inference.output_dir`; both resume. A failing stage
     is reported (`on_failure`) and the task goes on. `before_stage("ttt" | "inference")` runs
@@ -136,11 +176,17 @@ def solve_task(task: Task, config: SolveConfig, backend: Backend,
     hidden = Dataset(task.task_id, {task.task_id: task}).without_solutions()
     result: dict[str, Any] = {"task_id": task.task_id, "ttt": "not_run", "steps": 0, "stop_reason": None,
                               "final_loss": None}
+    from arc24_lib.inference.backend import backend_tokenizer
+
+    pace = pace or InferencePace(config.inference_seconds_per_token)
+    tokens = planned_answer_tokens(task, config.inference, backend_tokenizer(backend, config.inference.model_path))
+    reserve_s = pace.reserve_s(tokens) if config.inference_reserve_s is None else \
+        config.inference_reserve_s * len(task.test)
     test_time = config.test_time
     if test_time is not None:
         training_s = test_time.time_budget_s
         if config.budget_s is not None:
-            left = config.budget_s - (time.perf_counter() - start) - config.inference_reserve_s * len(task.test)
+            left = config.budget_s - (time.perf_counter() - start) - reserve_s
             training_s = min(training_s or left, left)
         if training_s is None or training_s >= MIN_TRAINING_S:
             try:
@@ -162,8 +208,10 @@ def solve_task(task: Task, config: SolveConfig, backend: Backend,
         on_failure(f"task {task.task_id}: inference failed", error)
         predictions, result["inference"] = Path(config.inference.output_dir) / PREDICTIONS_FILE, "failed"
     end = time.perf_counter()
+    if result["inference"] == "done":
+        pace.observe(end - trained_at, tokens)
     result.update(ttt_seconds=round(trained_at - start, 1), inference_seconds=round(end - trained_at, 1),
-                  seconds=round(end - start, 1), solved=None, pass_n=None)
+                  inference_reserve_s=round(reserve_s, 1), seconds=round(end - start, 1), solved=None, pass_n=None)
     if task.has_solutions:
         result.update(task_metrics(task, predictions))
     logger.info("task %s: %s", task.task_id, result)
@@ -174,5 +222,5 @@ def solve_tasks(dataset: Dataset, config: SolveConfig, backend: Backend | None =
     """`solve_task` for every task in turn, with one backend; returns their summaries."""
     from tqdm.auto import tqdm
 
-    backend = backend or config.inference.build_backend()
-    return [solve_task(task, config, backend) for task in tqdm(list(dataset), desc="solving", unit="task")]
+    backend, pace = backend or config.inference.build_backend(), InferencePace(config.inference_seconds_per_token)
+    return [solve_task(task, config, backend, pace=pace) for task in tqdm(list(dataset), desc="solving", unit="task")]

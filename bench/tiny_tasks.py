@@ -55,7 +55,7 @@ def main() -> None:
     from arc24_lib.config import save_config
     from arc24_lib.data import get_dataset
     from arc24_lib.partitions import smallest_tasks, subset_by_ids
-    from arc24_lib.solve import solve_task
+    from arc24_lib.solve import InferencePace, solve_task
 
     dataset = get_dataset(args["dataset"])
     tasks = subset_by_ids(dataset, args["task_ids"]) if args["task_ids"] else smallest_tasks(dataset, args["n_tasks"])
@@ -64,16 +64,17 @@ def main() -> None:
           f"with {json.dumps(bench_changes(args))}\n", flush=True)
     print("| task | solved | right among predictions | steps | stop | final loss | TTT s | inference s | total s |")
     print("|---|---|---|---|---|---|---|---|---|", flush=True)
-    backend, results = config.inference.build_backend(), []
+    backend, results, pace = config.inference.build_backend(), [], InferencePace(config.inference_seconds_per_token)
     for task in tasks:  # one at a time, so each line prints as soon as its task is done
-        result = solve_task(task, config, backend)
+        result = solve_task(task, config, backend, pace=pace)
         results.append(result)
         loss = "-" if result["final_loss"] is None else f"{result['final_loss']:.3f}"
         print(f"| {result['task_id']} | {'yes' if result['solved'] else 'no'} | {result['pass_n']} | "
               f"{result['steps']} | {result['stop_reason'] or result['ttt']} | {loss} | {result['ttt_seconds']} | "
               f"{result['inference_seconds']} | {result['seconds']} |", flush=True)
     over = [r["task_id"] for r in results if config.budget_s and r["seconds"] > config.budget_s]
-    print(f"\nsolved {sum(bool(r['solved']) for r in results)}/{len(results)}"
+    worst = max((r["seconds"] - config.budget_s for r in results), default=0.0) if config.budget_s else 0.0
+    print(f"\nsolved {sum(bool(r['solved']) for r in results)}/{len(results)}; worst overrun {worst:+.1f} s"
           + (f" (over budget: {', '.join(over)})" if over else ""))
     Path(output_dir, "tiny_tasks.json").write_text(json.dumps(results, indent=2))
 

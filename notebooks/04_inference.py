@@ -12,6 +12,7 @@
 tasks_path = None  # None: the tasks 01_data wrote
 output_dir = "outputs/notebooks"
 adapters_dir = None  # None: the adapters 03 wrote, if any
+generator = "greedy"  # how each augmented prompt is answered: greedy, sampling or dfs (depth-first search)
 
 # %%
 import json

@@ -31,7 +31,7 @@ n_workers = None  # one per GPU
 stop_grace_s = 600.0  # a worker still busy this long after the deadline is stopped
 max_worker_restarts = 2
 test_time = {}  # TestTimeConfig fields to change (Kaggle's: kaggle_run.KAGGLE_DIFFERENCES); None: no training
-inference = {}  # InferenceConfig fields to change, e.g. {"backend": "hf"}
+inference = {}  # InferenceConfig fields to change, e.g. {"backend": "hf"} or {"generator": "dfs"}
 
 # %% [markdown]
 # ## Install offline

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from arc24_lib.encoders import DEFAULT_ENCODER, parse_encoder
-from arc24_lib.inference.backend import GenerationConfig
+from arc24_lib.inference.backend import GenerationConfig, SearchConfig
 from arc24_lib.inference.hf import HFBackend
 from arc24_lib.inference.shape_hold import ShapeHold
 from arc24_lib.models import load_model
@@ -98,3 +98,26 @@ def test_hf_backend_holds_a_short_answer_to_its_declared_shape(short_row_model, 
         grid = encoder.to_grid(generation.text)
         assert grid.shape == (2, 3) and grid[0].tolist() == [5, 0, 7]
         assert generation.token_ids[-1] == backend.tokenizer.eos_token_id and generation.cumulative_logprob < 0
+
+
+def test_search_holds_every_answer_to_its_declared_shape_and_finds_greedy_first(short_row_model):
+    folder, prompt = short_row_model
+    backend = HFBackend(str(folder), device="cpu")
+    encoder = parse_encoder(DEFAULT_ENCODER)
+    for hold in (None, DEFAULT_ENCODER):
+        config = GenerationConfig(max_new_tokens=40, shape_hold_encoder=hold)
+        greedy = backend.generate([prompt], config)[0]
+        found = backend.search([prompt] * 2, config, SearchConfig(min_prob=1e-4, max_candidates=20))
+        assert [a.token_ids for a in found[0]] == [a.token_ids for a in found[1]]  # rows of one batch agree
+        assert [a.cumulative_logprob for a in found[0]] == pytest.approx([a.cumulative_logprob for a in found[1]],
+                                                                          abs=1e-5)
+        first = found[0][0]
+        assert (first.text, first.token_ids) == (greedy.text, greedy.token_ids)
+        assert first.cumulative_logprob == pytest.approx(greedy.cumulative_logprob, abs=1e-4)
+        if hold is None:
+            assert first.text == SHORT_ROW_ANSWER
+            continue
+        assert len(found[0]) >= 2 and len({answer.text for answer in found[0]}) == len(found[0])
+        for answer in found[0]:
+            grid = encoder.to_grid(answer.text)
+            assert grid.shape == (2, 3) and grid[0].tolist() == [5, 0, 7]

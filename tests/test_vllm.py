@@ -6,6 +6,7 @@ import itertools
 import shutil
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ from arc24_lib.augmentation import TaskAugmentation, identity_augmentation, reve
 from arc24_lib.data import Dataset, Example, load_builtin
 from arc24_lib.encoders import DEFAULT_ENCODER, parse_encoder, parse_shape_header
 from arc24_lib.inference.airv import InferenceConfig, plan_predictions
-from arc24_lib.inference.backend import GenerationConfig
+from arc24_lib.inference.backend import GenerationConfig, SearchConfig
 from arc24_lib.inference.hf import HFBackend
 from arc24_lib.inference.scoring import score_task, scoring_prompts
 from arc24_lib.inference.vllm import VLLMBackend, on_cpu
@@ -23,6 +24,7 @@ from arc24_lib.partitions import smallest_tasks
 from arc24_lib.prompting import DEFAULT_PROMPT_VERSION, count_tokens, create_prompt, parse_answer
 
 pytestmark = pytest.mark.vllm
+ARC_PRIOR_ADAPTER = Path(__file__).parents[1] / "bench" / "results" / "arc_prior_2026-12-02" / "adapter"
 MAX_MODEL_LEN = 4096
 CONFIG = InferenceConfig(predictions_per_test_input=4, max_seq_len=MAX_MODEL_LEN)  # shape hold on by default
 ENCODER = parse_encoder(CONFIG.grid_encoder)
@@ -290,3 +292,20 @@ def test_cpu_lora_ops_compute_what_the_reference_einsum_does():
                 vllm_cpu_lora.bgmv_expand_slice(x, weights, sliced, indices, 3, 5, add_inputs=add)
                 assert torch.allclose(sliced[:, 3:8], reference + add, atol=1e-5)
                 assert (sliced[:, :3] == 1).all() and (sliced[:, 8:] == 1).all()
+
+
+@pytest.mark.parametrize("hold", [None, CONFIG.grid_encoder])
+def test_the_search_finds_the_same_answers_in_both_backends(hf_backend, vllm_backend, tasks, hold):
+    """Depth-first search with the ARC prior adapter (the raw model seldom ends an answer): vLLM's greedy
+    rollouts find what the hf backend's cached search finds, in the same order, with the same log-probabilities."""
+    plan = [p for task in tasks[:3] for p in plan_predictions(task.without_solutions(), CONFIG, ENCODER,
+                                                              hf_backend.tokenizer)[:2]]
+    prompts, limits = [p.prompt for p in plan], [p.max_new_tokens for p in plan]
+    search, generation = SearchConfig(min_prob=0.02, max_candidates=6), GenerationConfig(shape_hold_encoder=hold)
+    theirs = hf_backend.search(prompts, generation, search, str(ARC_PRIOR_ADAPTER), limits)
+    ours = vllm_backend.search(prompts, generation, search, str(ARC_PRIOR_ADAPTER), limits)
+    for mine, reference in zip(ours, theirs, strict=True):
+        assert [a.token_ids for a in mine] == [a.token_ids for a in reference]
+        for a, b in zip(mine, reference, strict=True):
+            assert a.text == b.text and abs(a.cumulative_logprob - b.cumulative_logprob) < 1e-3 * a.n_tokens
+    assert sum(map(len, theirs)) >= 4

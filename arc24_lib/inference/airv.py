@@ -25,11 +25,12 @@ from arc24_lib.augmentation import (
 from arc24_lib.data import MAX_SIDE, Dataset, Task
 from arc24_lib.encoders import DEFAULT_ENCODER, GridEncoder, parse_encoder
 from arc24_lib.files import JsonlWriter, read_records
-from arc24_lib.inference.backend import BACKENDS, Backend, GenerationConfig, backend_tokenizer
+from arc24_lib.inference.backend import BACKENDS, Backend, Generation, GenerationConfig, SearchConfig, backend_tokenizer
 from arc24_lib.inference.records import PREDICTIONS_FILE, adapter_for, record_failure
 from arc24_lib.prompting import DEFAULT_PROMPT_VERSION, fit_prompt, parse_answer
 
 logger = logging.getLogger(__name__)
+GENERATORS = ("greedy", "sampling", "dfs")
 
 
 @dataclass
@@ -46,11 +47,17 @@ class InferenceConfig:
     # --- prompts and decoding ---
     grid_encoder: str = field(default=DEFAULT_ENCODER, metadata={"help": "grid encoder string (R1)"})
     prompt_version: str = field(default=DEFAULT_PROMPT_VERSION, metadata={"help": "prompt version (R2)"})
-    predictions_per_test_input: int = field(default=8, metadata={"help": "augmented predictions per test input"})
+    generator: str = field(default="greedy", metadata={
+        "help": "how each augmented prompt is answered: greedy (one answer), sampling (one answer at `temperature`) "
+                "or dfs (every answer a depth-first search finds above `search.min_prob`)", "choices": GENERATORS})
+    predictions_per_test_input: int = field(default=8, metadata={
+        "help": "augmented prompts per test input (each gives one answer, or up to search.max_candidates with dfs)"})
     max_seq_len: int = field(default=8192, metadata={"help": "prompt + answer tokens; train pairs are dropped"})
     max_new_tokens: int | None = field(default=None, metadata={
         "help": "answer length limit; default: enough for the largest output the task suggests"})
-    temperature: float = field(default=0.0, metadata={"help": "0 for greedy decoding"})
+    temperature: float = field(default=1.0, metadata={"help": "sampling temperature (generator sampling)"})
+    search: SearchConfig = field(default_factory=SearchConfig, metadata={
+        "help": "the depth-first search (generator dfs)"})
     batch_size: int = field(default=16, metadata={"help": "prompts per generation call"})
     random_seed: int = field(default=0, metadata={"help": "seed of the augmentations"})
     augmentation: AugmentationConfig = field(default_factory=per_task_augmentation, metadata={
@@ -75,6 +82,10 @@ class InferenceConfig:
         check_prompt_version(self.prompt_version)
         if self.backend not in BACKENDS:
             raise ValueError(f"backend is {self.backend!r}; choose one of {BACKENDS}")
+        if self.generator not in GENERATORS:
+            raise ValueError(f"generator is {self.generator!r}; choose one of {GENERATORS}")
+        if self.generator == "sampling" and self.temperature <= 0:
+            raise ValueError("generator sampling needs a temperature above 0 (greedy is generator greedy)")
         if self.predictions_per_test_input < 1 or self.batch_size < 1:
             raise ValueError("predictions_per_test_input and batch_size must be at least 1")
 
@@ -136,27 +147,42 @@ def plan_predictions(task: Task, config: InferenceConfig, encoder: GridEncoder,
     return plan
 
 
-def _record(planned: PlannedPrediction, text: str, grid: Any, logprob: float | None, n_tokens: int) -> dict[str, Any]:
+def _record(planned: PlannedPrediction, text: str, grid: Any, logprob: float | None, n_tokens: int,
+            candidate_index: int = 0) -> dict[str, Any]:
     return {"task_id": planned.task_id, "test_index": planned.test_index,
-            "augmentation_index": planned.augmentation_index, "augmentation": planned.augmentation.to_dict(),
-            "text": text, "grid": None if grid is None else grid.tolist(), "cumulative_logprob": logprob,
-            "n_tokens": n_tokens}
+            "augmentation_index": planned.augmentation_index, "candidate_index": candidate_index,
+            "augmentation": planned.augmentation.to_dict(), "text": text,
+            "grid": None if grid is None else grid.tolist(), "cumulative_logprob": logprob, "n_tokens": n_tokens}
+
+
+def generate_answers(prompts: list[str], limits: list[int], config: InferenceConfig, backend: Backend,
+                     adapter: str | None, seed: int = 0) -> list[list[Generation]]:
+    """Each prompt's answers from the configured generator: one, or all the search finds (maybe none)."""
+    generation_config = GenerationConfig(max_new_tokens=max(limits),
+                                         temperature=config.temperature if config.generator == "sampling" else 0.0,
+                                         seed=seed, shape_hold_encoder=config.grid_encoder if config.hold_shape
+                                         else None)
+    if config.generator == "dfs":
+        return backend.search(prompts, generation_config, config.search, adapter, max_new_tokens=limits)
+    return [[generation] for generation in backend.generate(prompts, generation_config, adapter,
+                                                             max_new_tokens=limits)]
 
 
 def _generate_records(chunk: list[PlannedPrediction], config: InferenceConfig, backend: Backend,
                       encoder: GridEncoder, end_tokens: tuple[str, ...], adapter: str | None) -> list[dict[str, Any]]:
-    """Generate one chunk of prompts and turn the answers into reverted, parsed records."""
-    generation_config = GenerationConfig(max_new_tokens=max(p.max_new_tokens for p in chunk),
-                                         temperature=config.temperature,  # a seed per chunk, same on resume
-                                         seed=config.random_seed + zlib.crc32(repr(chunk[0].key).encode()),
-                                         shape_hold_encoder=config.grid_encoder if config.hold_shape else None)
-    generations = backend.generate([p.prompt for p in chunk], generation_config, adapter,
-                                   max_new_tokens=[p.max_new_tokens for p in chunk])
-    records = []
-    for planned, generation in zip(chunk, generations, strict=True):
-        grid = parse_answer(generation.text, encoder, end_tokens)
-        grid = None if grid is None else revert_grid(grid, planned.augmentation)
-        records.append(_record(planned, generation.text, grid, generation.cumulative_logprob, generation.n_tokens))
+    """Answer one chunk of prompts and turn the answers into reverted, parsed records (an augmentation
+    the search found nothing for is recorded unanswered, so a resumed run does not search it again)."""
+    answers = generate_answers([p.prompt for p in chunk], [p.max_new_tokens for p in chunk], config, backend,
+                               adapter, seed=config.random_seed + zlib.crc32(repr(chunk[0].key).encode()))
+    records = []  # a seed per chunk above: the same on resume
+    for planned, generations in zip(chunk, answers, strict=True):
+        if not generations:
+            records.append(_record(planned, "", None, None, 0))
+        for index, generation in enumerate(generations):
+            grid = parse_answer(generation.text, encoder, end_tokens)
+            grid = None if grid is None else revert_grid(grid, planned.augmentation)
+            records.append(_record(planned, generation.text, grid, generation.cumulative_logprob,
+                                   generation.n_tokens, index))
     return records
 
 

@@ -37,6 +37,22 @@ class GenerationConfig:
                              "0 < top_p <= 1")
 
 
+@dataclass
+class SearchConfig:
+    """How far the depth-first search goes for each prompt."""
+
+    min_prob: float = field(default=0.1, metadata={
+        "help": "a branch is pruned as soon as its probability falls below this"})
+    max_candidates: int = field(default=8, metadata={"help": "the search of a prompt ends at this many answers"})
+    max_explored_tokens: int = field(default=4096, metadata={
+        "help": "the search of a prompt ends after this many tokens run through the model"})
+
+    def __post_init__(self) -> None:
+        if not 0 < self.min_prob <= 1 or self.max_candidates < 1 or self.max_explored_tokens < 1:
+            raise ValueError(f"bad search config {self}: need 0 < min_prob <= 1, max_candidates >= 1, "
+                             "max_explored_tokens >= 1")
+
+
 class Backend(Protocol):
     """What the AIRV loop needs from a model runtime."""
 
@@ -47,6 +63,12 @@ class Backend(Protocol):
         `max_new_tokens`, when given, is a limit per prompt in place of `config.max_new_tokens`:
         each answer is exactly what the prompt alone would give with its own limit.
         """
+        ...
+
+    def search(self, prompts: Sequence[str], config: GenerationConfig, search: SearchConfig,
+               adapter_path: str | None = None, max_new_tokens: Sequence[int] | None = None) -> list[list[Generation]]:
+        """Per prompt, every answer a depth-first search finds above `search.min_prob` (inference.dfs),
+        in the order found; decoding options as in `generate` (the shape hold applies inside the search)."""
         ...
 
     def score(self, prompts: Sequence[str], answers: Sequence[str], adapter_path: str | None = None) -> list[float]:

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from arc24_lib.encoders import parse_encoder
-from arc24_lib.inference.backend import Generation, GenerationConfig
+from arc24_lib.inference.backend import Generation, GenerationConfig, SearchConfig
+from arc24_lib.inference.dfs import as_generation, search_batch
 from arc24_lib.inference.shape_hold import ShapeHold
 from arc24_lib.models import default_device, load_model, load_tokenizer
 
@@ -54,15 +55,33 @@ class HFBackend:
     def generate(self, prompts: Sequence[str], config: GenerationConfig, adapter_path: str | None = None,
                  max_new_tokens: Sequence[int] | None = None) -> list[Generation]:
         """One generation per prompt, in order; `max_new_tokens` optionally limits each prompt."""
+        return self._by_length(prompts, config, adapter_path, max_new_tokens,
+                               lambda batch, limits: self._generate_batch(batch, config, limits))
+
+    def search(self, prompts: Sequence[str], config: GenerationConfig, search: SearchConfig,
+               adapter_path: str | None = None, max_new_tokens: Sequence[int] | None = None) -> list[list[Generation]]:
+        """Per prompt, the answers of a depth-first search (inference.dfs) in the order found, `batch_size`
+        prompts searching side by side on one KV cache."""
+        hold, eos = self._shape_hold(config), self.tokenizer.eos_token_id
+
+        def search_prompts(batch: list[str], limits: list[int]) -> list[list[Generation]]:
+            inputs = self.tokenizer(batch, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
+            found = search_batch(self.model, inputs["input_ids"], inputs["attention_mask"], limits, search, eos, hold)
+            return [[as_generation(answer, self.tokenizer) for answer in answers] for answers in found]
+
+        return self._by_length(prompts, config, adapter_path, max_new_tokens, search_prompts)
+
+    def _by_length(self, prompts: Sequence[str], config: GenerationConfig, adapter_path: str | None,
+                   max_new_tokens: Sequence[int] | None, run: Callable[[list[str], list[int]], list[Any]]) -> list[Any]:
+        """`run` over batches of prompts of similar length, its results back in the prompts' order."""
         self._use_adapter(adapter_path)
         limits = list(max_new_tokens) if max_new_tokens is not None else [config.max_new_tokens] * len(prompts)
         lengths = [len(ids) for ids in self.tokenizer(list(prompts), add_special_tokens=False)["input_ids"]]
         order = sorted(range(len(prompts)), key=lambda i: lengths[i])  # similar lengths share a batch
-        results: dict[int, Generation] = {}
+        results: dict[int, Any] = {}
         for start in range(0, len(order), self.batch_size):
             batch = order[start:start + self.batch_size]
-            generations = self._generate_batch([prompts[i] for i in batch], config, [limits[i] for i in batch])
-            results.update(zip(batch, generations, strict=True))
+            results.update(zip(batch, run([prompts[i] for i in batch], [limits[i] for i in batch]), strict=True))
         return [results[i] for i in range(len(prompts))]
 
     @torch.no_grad()

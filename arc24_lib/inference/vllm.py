@@ -8,19 +8,24 @@ vLLM is imported only here and in the modules its engine loads (`vllm_hold.py`, 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from arc24_lib.encoders import parse_encoder
-from arc24_lib.inference.backend import Generation, GenerationConfig
+from arc24_lib.inference.backend import Generation, GenerationConfig, SearchConfig
+from arc24_lib.inference.vllm_search import MAX_SEARCH_LOGPROBS
 from arc24_lib.models import check_context, load_tokenizer, resolve_model_path
+
+logger = logging.getLogger(__name__)
 
 # gpu_memory_utilization when none is given: on CPU it is the share of RAM vLLM reserves for weights and
 # KV cache, and 0.9 is refused once the rest of the process is counted (0.3 starts on a 24 GiB machine)
 GPU_MEMORY_SHARE = 0.9
 CPU_MEMORY_SHARE = 0.3
 HOLD_ENCODER_KEY = "arc24_hold_encoder"  # SamplingParams.extra_args entry read by vllm_hold.HeldShapeProcessor
+HOLD_PREFIX_KEY = "arc24_hold_prefix"  # the answer tokens a search rollout's prompt ends with
 
 
 def on_cpu() -> bool:
@@ -90,7 +95,7 @@ class VLLMBackend:
             # two or more prompts, adapter or not, and the GPU build silently drops an lm_head delta
             # (vllm-project/vllm#51594, fix proposed in #51597; also #29955, #16668). Without the lm_head
             # wrapper the logits are the base model's, as they are for our adapters under PEFT.
-            lora_target_modules=list(LORA_TARGETS),
+            lora_target_modules=list(LORA_TARGETS), max_logprobs=MAX_SEARCH_LOGPROBS,
             logits_processors=["arc24_lib.inference.vllm_hold:HeldShapeProcessor"])
         self._adapter_ids: dict[str, int] = {}
 
@@ -120,10 +125,7 @@ class VLLMBackend:
         are the model's own (vLLM's default raw_logprobs), also where the shape hold chose the token."""
         from vllm import SamplingParams
 
-        extra = {}
-        if config.shape_hold_encoder is not None:
-            parse_encoder(config.shape_hold_encoder)  # a bad string fails here, not inside the engine
-            extra[HOLD_ENCODER_KEY] = config.shape_hold_encoder
+        extra = self._hold_args(config)
         limits = list(max_new_tokens) if max_new_tokens is not None else [config.max_new_tokens] * len(prompts)
         params = [SamplingParams(temperature=config.temperature, top_p=config.top_p, max_tokens=limit,
                                  seed=config.seed if config.temperature > 0 else None, logprobs=0,
@@ -142,6 +144,44 @@ class VLLMBackend:
                                           cumulative_logprob=float(logprob or 0.0),
                                           n_tokens=len(completion.token_ids)))
         return generations
+
+    def search(self, prompts: Sequence[str], config: GenerationConfig, search: SearchConfig,
+               adapter_path: str | None = None, max_new_tokens: Sequence[int] | None = None) -> list[list[Generation]]:
+        """Per prompt, the answers of the depth-first search in the order found, by greedy rollouts
+        (inference.vllm_search): the hf backend's answers, up to float differences at the threshold."""
+        from vllm import SamplingParams
+
+        from arc24_lib.inference.dfs import as_generation
+        from arc24_lib.inference.shape_hold import ShapeHold
+        from arc24_lib.inference.vllm_search import logprobs_needed, search_rounds
+
+        top = logprobs_needed(search.min_prob)
+        limits = list(max_new_tokens) if max_new_tokens is not None else [config.max_new_tokens] * len(prompts)
+        hold = None if config.shape_hold_encoder is None else ShapeHold.for_encoder(
+            parse_encoder(config.shape_hold_encoder), self.tokenizer)
+        lora = self._lora_request(adapter_path)
+
+        def rollouts(requests: list[tuple[list[int], tuple[int, ...], int]]) -> list[tuple[list[int], list[dict]]]:
+            params = [SamplingParams(temperature=0.0, max_tokens=n, logprobs=top,
+                                     extra_args=self._hold_args(config, path) or None) for _, path, n in requests]
+            outputs = self.llm.generate([{"prompt_token_ids": [*prompt, *path]} for prompt, path, _ in requests],
+                                        params, lora_request=lora, use_tqdm=False)
+            return [(list(o.outputs[0].token_ids), [{token: entry.logprob for token, entry in step.items()}
+                                                    for step in o.outputs[0].logprobs]) for o in outputs]
+
+        searches = search_rounds(rollouts, self._prompt_ids(prompts), limits, search, self.tokenizer.eos_token_id,
+                                 hold)
+        inexact = sum(s.inexact_steps for s in searches)
+        if inexact:
+            logger.warning("search: %d held steps had colours outside the top %d log-probabilities", inexact, top)
+        return [[as_generation(found, self.tokenizer) for found in s.found] for s in searches]
+
+    def _hold_args(self, config: GenerationConfig, prefix: Sequence[int] = ()) -> dict[str, Any]:
+        """SamplingParams.extra_args asking vllm_hold for the shape hold, after an answer `prefix`."""
+        if config.shape_hold_encoder is None:
+            return {}
+        parse_encoder(config.shape_hold_encoder)  # a bad string fails here, not inside the engine
+        return {HOLD_ENCODER_KEY: config.shape_hold_encoder, **({HOLD_PREFIX_KEY: list(prefix)} if prefix else {})}
 
     def score(self, prompts: Sequence[str], answers: Sequence[str], adapter_path: str | None = None) -> list[float]:
         """Sum of log-probabilities of each answer after its prompt, from vLLM's prompt log-probabilities."""

@@ -1,6 +1,7 @@
 """Shape-held decoding inside the vLLM engine: the same ShapeHold the hf backend applies, as a vLLM
 logits processor. The engine imports this module by name (VLLMBackend passes it to `vllm.LLM`); a
-request asks for the hold with `SamplingParams(extra_args={HOLD_ENCODER_KEY: <grid encoder string>})`."""
+request asks for the hold with `SamplingParams(extra_args={HOLD_ENCODER_KEY: <grid encoder string>})`, and
+a search rollout, whose prompt ends with part of the answer, names that part with HOLD_PREFIX_KEY."""
 
 from __future__ import annotations
 
@@ -12,13 +13,13 @@ from vllm.v1.sample.logits_processor import AdapterLogitsProcessor
 
 from arc24_lib.encoders import parse_encoder
 from arc24_lib.inference.shape_hold import ShapeHold
-from arc24_lib.inference.vllm import HOLD_ENCODER_KEY
+from arc24_lib.inference.vllm import HOLD_ENCODER_KEY, HOLD_PREFIX_KEY
 from arc24_lib.models import load_tokenizer
 
 
-def hold_logits(hold: ShapeHold, output_ids: list[int], logits: torch.Tensor) -> torch.Tensor:
-    """Leave only the tokens `hold` allows after `output_ids` (one request's row of logits)."""
-    allowed = hold.allowed(output_ids)
+def hold_logits(hold: ShapeHold, prefix: tuple[int, ...], output_ids: list[int], logits: torch.Tensor) -> torch.Tensor:
+    """Leave only the tokens `hold` allows after the answer `prefix` + `output_ids` (one request's row)."""
+    allowed = hold.allowed([*prefix, *output_ids])
     if allowed is None:
         return logits
     index = torch.tensor(allowed, device=logits.device)
@@ -46,6 +47,6 @@ class HeldShapeProcessor(AdapterLogitsProcessor):
         return self._holds[encoder]
 
     def new_req_logits_processor(self, params: SamplingParams):
-        encoder = (params.extra_args or {}).get(HOLD_ENCODER_KEY)
-        hold = self._hold(encoder) if encoder else None
-        return None if hold is None else partial(hold_logits, hold)
+        extra = params.extra_args or {}
+        hold = self._hold(extra[HOLD_ENCODER_KEY]) if extra.get(HOLD_ENCODER_KEY) else None
+        return None if hold is None else partial(hold_logits, hold, tuple(extra.get(HOLD_PREFIX_KEY, ())))
