@@ -96,11 +96,10 @@ def planned_answer_tokens(task: Task, config: InferenceConfig, tokenizer: Any) -
     """The answer tokens inference may write for a task: each test input's token budget for each of its
     augmented prompts (what AIRV and scoring time grows with)."""
     from arc24_lib.encoders import parse_encoder
-    from arc24_lib.inference.airv import answer_token_budget
+    from arc24_lib.inference.airv import answer_budget
 
     encoder = parse_encoder(config.grid_encoder)
-    budgets = [config.max_new_tokens or answer_token_budget(task, index, encoder, tokenizer)
-               for index in range(len(task.test))]
+    budgets = [answer_budget(task, index, config, encoder, tokenizer) for index in range(len(task.test))]
     return sum(budgets) * config.predictions_per_test_input
 
 

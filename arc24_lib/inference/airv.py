@@ -129,6 +129,12 @@ def answer_token_budget(task: Task, test_index: int, encoder: GridEncoder, token
     return len(tokenizer(text, add_special_tokens=False)["input_ids"]) + 16
 
 
+def answer_budget(task: Task, test_index: int, config: InferenceConfig, encoder: GridEncoder,
+                      tokenizer: Any) -> int:
+    """A test input's answer limit in tokens: `config.max_new_tokens`, or what the task suggests."""
+    return config.max_new_tokens or answer_token_budget(task, test_index, encoder, tokenizer)
+
+
 def plan_predictions(task: Task, config: InferenceConfig, encoder: GridEncoder,
                      tokenizer: Any) -> list[PlannedPrediction]:
     """Every prediction of a task: the same N augmentations (identity first) for each test input."""
@@ -137,7 +143,7 @@ def plan_predictions(task: Task, config: InferenceConfig, encoder: GridEncoder,
                                             config.augmentation)
     plan = []
     for test_index in range(len(task.test)):
-        budget = config.max_new_tokens or answer_token_budget(task, test_index, encoder, tokenizer)
+        budget = answer_budget(task, test_index, config, encoder, tokenizer)
         for index, augmentation in enumerate(augmentations):
             augmented = augment_task(task, augmentation)
             prompt, _ = fit_prompt(augmented, encoder, config.prompt_version, tokenizer,

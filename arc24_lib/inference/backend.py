@@ -53,6 +53,11 @@ class SearchConfig:
                              "max_explored_tokens >= 1")
 
 
+def answer_limits(n_prompts: int, config: GenerationConfig, max_new_tokens: Sequence[int] | None) -> list[int]:
+    """Each prompt's answer limit: `max_new_tokens` where given, else `config.max_new_tokens` for all."""
+    return list(max_new_tokens) if max_new_tokens is not None else [config.max_new_tokens] * n_prompts
+
+
 class Backend(Protocol):
     """What the AIRV loop needs from a model runtime."""
 

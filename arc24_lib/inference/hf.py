@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from arc24_lib.encoders import parse_encoder
-from arc24_lib.inference.backend import Generation, GenerationConfig, SearchConfig
+from arc24_lib.inference.backend import Generation, GenerationConfig, SearchConfig, answer_limits
 from arc24_lib.inference.dfs import as_generation, search_batch
 from arc24_lib.inference.shape_hold import ShapeHold
 from arc24_lib.models import default_device, load_model, load_tokenizer
@@ -75,7 +75,7 @@ class HFBackend:
                    max_new_tokens: Sequence[int] | None, run: Callable[[list[str], list[int]], list[Any]]) -> list[Any]:
         """`run` over batches of prompts of similar length, its results back in the prompts' order."""
         self._use_adapter(adapter_path)
-        limits = list(max_new_tokens) if max_new_tokens is not None else [config.max_new_tokens] * len(prompts)
+        limits = answer_limits(len(prompts), config, max_new_tokens)
         lengths = [len(ids) for ids in self.tokenizer(list(prompts), add_special_tokens=False)["input_ids"]]
         order = sorted(range(len(prompts)), key=lambda i: lengths[i])  # similar lengths share a batch
         results: dict[int, Any] = {}

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from arc24_lib.encoders import parse_encoder
-from arc24_lib.inference.backend import Generation, GenerationConfig, SearchConfig
+from arc24_lib.inference.backend import Generation, GenerationConfig, SearchConfig, answer_limits
 from arc24_lib.inference.vllm_search import MAX_SEARCH_LOGPROBS
 from arc24_lib.models import check_context, load_tokenizer, resolve_model_path
 
@@ -126,7 +126,7 @@ class VLLMBackend:
         from vllm import SamplingParams
 
         extra = self._hold_args(config)
-        limits = list(max_new_tokens) if max_new_tokens is not None else [config.max_new_tokens] * len(prompts)
+        limits = answer_limits(len(prompts), config, max_new_tokens)
         params = [SamplingParams(temperature=config.temperature, top_p=config.top_p, max_tokens=limit,
                                  seed=config.seed if config.temperature > 0 else None, logprobs=0,
                                  extra_args=extra or None)
@@ -156,7 +156,7 @@ class VLLMBackend:
         from arc24_lib.inference.vllm_search import logprobs_needed, search_rounds
 
         top = logprobs_needed(search.min_prob)
-        limits = list(max_new_tokens) if max_new_tokens is not None else [config.max_new_tokens] * len(prompts)
+        limits = answer_limits(len(prompts), config, max_new_tokens)
         hold = None if config.shape_hold_encoder is None else ShapeHold.for_encoder(
             parse_encoder(config.shape_hold_encoder), self.tokenizer)
         lora = self._lora_request(adapter_path)
