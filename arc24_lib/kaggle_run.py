@@ -88,7 +88,8 @@ class KaggleRunConfig:
     deadline_s: float = field(default=40500.0, metadata={"help": "whole run, from its start (11 h 15 min of 12 h)"})
     per_task_cap_s: float | None = field(default=None, metadata={"help": "cap per task; None: planned"})
     seconds_per_step: float = field(default=0.6, metadata={"help": "training step time (a GPU estimate)"})
-    seconds_per_prediction: float = field(default=0.4, metadata={"help": "time per prediction (a GPU estimate)"})
+    seconds_per_prediction: float = field(default=0.4, metadata={
+        "help": "time per greedy prediction (a GPU estimate); other generators: times airv.GENERATOR_COST"})
     seconds_per_score: float = field(default=0.05, metadata={
         "help": "time to score one candidate under one augmented prompt (augmented scoring)"})
     n_workers: int | None = field(default=None, metadata={"help": "None: one per visible GPU (1 on CPU)"})
@@ -113,9 +114,13 @@ class KaggleRunConfig:
 
     @property
     def seconds_per_planned_prediction(self) -> float:
-        """A prediction and, with augmented scoring, its prompt's scoring of every candidate."""
+        """A prediction (an augmented prompt's answers from the configured generator, priced by
+        airv.GENERATOR_COST against greedy's) and, with augmented scoring, its prompt's scoring of every
+        candidate."""
+        from arc24_lib.inference.airv import GENERATOR_COST
+
         scoring = self.inference.augmented_scoring * self.inference.scored_candidates * self.seconds_per_score
-        return self.seconds_per_prediction + scoring
+        return self.seconds_per_prediction * GENERATOR_COST[self.inference.generator] + scoring
 
     @property
     def start_adapter(self) -> str | None:

@@ -70,10 +70,11 @@ class SolveConfig:
     inference_reserve_s: float | None = field(default=None, metadata={
         "help": "seconds per test input kept from training for inference and scoring; None: the task's planned "
                 "answer tokens at the pace of inference so far (InferencePace)"})
-    inference_seconds_per_token: float = field(default=0.04, metadata={
-        "help": "the first task's pace of inference and scoring, in seconds per planned answer token (the most "
-                "the 12 smallest ARC-AGI-1 training tasks took on a 2-core CPU, greedy AIRV: 0.040); later tasks "
-                "use the slowest pace measured"})
+    inference_seconds_per_token: float = field(default=0.052, metadata={
+        "help": "the first task's pace of inference and scoring with greedy AIRV, in seconds per planned answer "
+                "token (the most the 18 smallest ARC-AGI-1 training tasks took on a 2-core CPU, bench/candidates.py: "
+                "0.0512; other generators scale it by airv.GENERATOR_COST); later tasks use the slowest pace "
+                "measured"})
 
     def __post_init__(self) -> None:
         if (self.inference_reserve_s is not None and self.inference_reserve_s < 0) \
@@ -84,6 +85,12 @@ class SolveConfig:
             raise ValueError(f"budget_s is {self.budget_s}; give seconds (0: no time to train), or None")
         if self.test_time is not None:
             self.inference = follow_training(self.inference, self.test_time)
+
+    def first_pace(self) -> InferencePace:
+        """The pace of inference that the first task's reserve assumes, for the configured generator."""
+        from arc24_lib.inference.airv import GENERATOR_COST
+
+        return InferencePace(self.inference_seconds_per_token * GENERATOR_COST[self.inference.generator])
 
     def with_output_dir(self, output_dir: str | Path) -> SolveConfig:
         """The same settings with adapters in `<output_dir>/adapters`, predictions in `<output_dir>/inference`."""
@@ -177,7 +184,7 @@ def solve_task(task: Task, config: SolveConfig, backend: Backend,
                               "final_loss": None}
     from arc24_lib.inference.backend import backend_tokenizer
 
-    pace = pace or InferencePace(config.inference_seconds_per_token)
+    pace = pace or config.first_pace()
     tokens = planned_answer_tokens(task, config.inference, backend_tokenizer(backend, config.inference.model_path))
     reserve_s = pace.reserve_s(tokens) if config.inference_reserve_s is None else \
         config.inference_reserve_s * len(task.test)
@@ -221,5 +228,5 @@ def solve_tasks(dataset: Dataset, config: SolveConfig, backend: Backend | None =
     """`solve_task` for every task in turn, with one backend; returns their summaries."""
     from tqdm.auto import tqdm
 
-    backend, pace = backend or config.inference.build_backend(), InferencePace(config.inference_seconds_per_token)
+    backend, pace = backend or config.inference.build_backend(), config.first_pace()
     return [solve_task(task, config, backend, pace=pace) for task in tqdm(list(dataset), desc="solving", unit="task")]

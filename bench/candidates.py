@@ -5,9 +5,12 @@ Each dev task's adapter is trained once (today's test-time training, the share o
 tiny task's training gets) and reused by every arm, task by task. Per arm and task: the share of test inputs whose right
 grid is among the candidates, whether the task is solved with two attempts, the distinct candidates and the
 inference seconds (AIRV and scoring) per test input. The arms' prompt counts are set so that their inference
-times are comparable; the table prints each arm's time as a ratio to greedy's. Results go to
+times are comparable; the table prints each arm's time as a ratio to greedy's, and each arm's slowest pace in
+seconds per planned answer token (what `solve` reserves for inference; `airv.GENERATOR_COST` is dfs's and
+sampling's worst pace over greedy's). Results go to
 `results.jsonl` as each task completes, and a rerun goes on where it stopped.
 Run: .venv/bin/python bench/candidates.py [--n-tasks 24] [--arms '{"dfs4": {"generator": "dfs", ...}}']
+     .venv/bin/python bench/candidates.py --report   # the table of the results so far
 """
 
 import argparse
@@ -34,6 +37,7 @@ def main() -> None:
     parser.add_argument("--arms", type=json.loads, default=ARMS, help="JSON: arm name -> InferenceConfig changes")
     parser.add_argument("--train-s", type=float, default=TRAIN_S, help="test-time training per task, seconds")
     parser.add_argument("--output-dir", default="outputs/candidates")
+    parser.add_argument("--report", action="store_true", help="print the table of the results so far and stop")
     args = parser.parse_args()
 
     from arc24_lib.config import config_from_dict
@@ -41,14 +45,21 @@ def main() -> None:
     from arc24_lib.files import JsonlWriter, read_records
     from arc24_lib.inference.airv import InferenceConfig
     from arc24_lib.inference.records import PREDICTIONS_FILE
+    from arc24_lib.models import load_tokenizer
     from arc24_lib.partitions import smallest_tasks
-    from arc24_lib.solve import follow_training, infer, task_metrics
+    from arc24_lib.solve import follow_training, infer, planned_answer_tokens, task_metrics
     from arc24_lib.test_time import TestTimeConfig, fine_tune_at_test_time
 
     output_dir = Path(args.output_dir)
     tasks = smallest_tasks(get_dataset(args.dataset), args.n_tasks)
     test_time = TestTimeConfig(output_dir=str(output_dir / "adapters"), time_budget_s=args.train_s, device="cpu")
     results_path = output_dir / "results.jsonl"
+    tokenizer = load_tokenizer(test_time.model_path)
+    planned = {arm: {task.task_id: planned_answer_tokens(task, follow_training(config_from_dict(
+        InferenceConfig, changes), test_time), tokenizer) for task in tasks} for arm, changes in args.arms.items()}
+    if args.report:
+        print(table(read_records(results_path), list(args.arms), tasks.task_ids, planned))
+        return
     done = {(r["arm"], r["task_id"]) for r in read_records(results_path)}
     backend = None
     with JsonlWriter(results_path) as writer:
@@ -74,25 +85,27 @@ def main() -> None:
                           **task_metrics(task, folder / PREDICTIONS_FILE)}
                 writer.write([result])
                 print(json.dumps(result), flush=True)
-    print(table(read_records(results_path), list(args.arms), tasks.task_ids))
+    print(table(read_records(results_path), list(args.arms), tasks.task_ids, planned))
 
 
-def table(results: list[dict[str, Any]], arms: list[str], task_ids: list[str]) -> str:
-    """One row per arm over the tasks every arm has finished."""
+def table(results: list[dict[str, Any]], arms: list[str], task_ids: list[str],
+          planned: dict[str, dict[str, int]]) -> str:
+    """One row per arm over the tasks every arm has finished; `planned`: answer tokens per arm and task."""
     by_arm = {arm: {r["task_id"]: r for r in results if r["arm"] == arm} for arm in arms}
     common = [t for t in task_ids if all(t in by_arm[arm] for arm in arms)]
     inputs = sum(by_arm[arms[0]][t]["test_inputs"] for t in common) if common else 0
     base = sum(by_arm[arms[0]][t]["seconds"] for t in common) or 1.0
     lines = [f"{len(common)} tasks, {inputs} test inputs finished by every arm",
              "| arm | right grid among candidates | solved | candidates per test input | s per test input | "
-             f"time vs {arms[0]} |", "|---|---|---|---|---|---|"]
+             f"time vs {arms[0]} | slowest s per planned token |", "|---|---|---|---|---|---|---|"]
     for arm in arms:
         rows = [by_arm[arm][t] for t in common]
         right = sum(r["pass_n"] * r["test_inputs"] for r in rows)
         seconds = sum(r["seconds"] for r in rows)
         lines.append(f"| {arm} | {right:.0f}/{inputs} | {sum(bool(r['solved']) for r in rows)}/{len(rows)} | "
                      f"{sum(sum(r['candidates']) for r in rows) / max(inputs, 1):.1f} | "
-                     f"{seconds / max(inputs, 1):.1f} | {seconds / base:.2f} |")
+                     f"{seconds / max(inputs, 1):.1f} | {seconds / base:.2f} | "
+                     f"{max((r['seconds'] / planned[arm][r['task_id']] for r in rows), default=0.0):.4f} |")
     return "\n".join(lines)
 
 

@@ -5,8 +5,10 @@ written to jsonl; augmented scoring off, so generation alone is timed) on the sm
 first through the hf backend one prompt per generate call, then per batch size (its predictions
 asserted identical), then (with `--backends hf vllm`) through the vllm backend on the same prompts;
 prints predictions per second, the ratio to the one-at-a-time run and whether the predictions are
-identical. vllm needs .venv-vllm on CPU (`make bench-vllm`) or a GPU.
+identical. `--generator dfs` times the depth-first search instead (every answer above min_prob per prompt;
+a prediction is then one answer found). vllm needs .venv-vllm on CPU (`make bench-vllm`) or a GPU.
 Run: .venv/bin/python bench/inference_throughput.py [--n-tasks 4] [--predictions 8] [--batch-sizes 8 16 32]
+     [--generator dfs] [--adapter bench/results/arc_prior_2026-12-02/adapter]
      .venv-vllm/bin/python bench/inference_throughput.py --backends hf vllm
 """
 
@@ -23,6 +25,8 @@ def main() -> None:
     parser.add_argument("--batch-sizes", nargs="+", type=int, default=[8, 16, 32])
     parser.add_argument("--backends", nargs="+", choices=["hf", "vllm"], default=["hf"])
     parser.add_argument("--max-seq-len", type=int, default=4096)
+    parser.add_argument("--generator", choices=["greedy", "dfs"], default="greedy")
+    parser.add_argument("--adapter", default=None, help="a LoRA adapter folder for every prediction")
     args = parser.parse_args()
 
     import torch
@@ -41,7 +45,8 @@ def main() -> None:
     def run(backend, batch_size: int) -> tuple[float, list[dict]]:
         with tempfile.TemporaryDirectory() as folder:
             config = InferenceConfig(output_dir=folder, predictions_per_test_input=args.predictions,
-                                     batch_size=batch_size, max_seq_len=args.max_seq_len, augmented_scoring=False)
+                                     batch_size=batch_size, max_seq_len=args.max_seq_len, augmented_scoring=False,
+                                     generator=args.generator, adapter_path=args.adapter)
             start = time.perf_counter()
             records = read_records(run_airv(hidden, config, backend=backend))
             return time.perf_counter() - start, records
@@ -51,7 +56,7 @@ def main() -> None:
     single_seconds, single = run(hf, 1)
     tokens = sum(r["n_tokens"] for r in single)
     print(f"{len(tasks)} smallest tasks of {args.dataset}, {len(single)} AIRV predictions ({tokens} new tokens), "
-          f"greedy, shape-held, {device} ({torch.get_num_threads()} threads), default dtype of each backend\n")
+          f"{args.generator}, shape-held, {device} ({torch.get_num_threads()} threads), each backend's default dtype\n")
     print("| backend | batch size | predictions/s | new tokens/s | vs hf one at a time | predictions identical |")
     print("|---|---|---|---|---|---|")
     print(f"| hf | 1 | {len(single) / single_seconds:.2f} | {tokens / single_seconds:.1f} | 1.00× | - |", flush=True)

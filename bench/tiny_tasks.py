@@ -55,7 +55,7 @@ def main() -> None:
     from arc24_lib.config import save_config
     from arc24_lib.data import get_dataset
     from arc24_lib.partitions import smallest_tasks, subset_by_ids
-    from arc24_lib.solve import InferencePace, solve_task
+    from arc24_lib.solve import solve_task
 
     dataset = get_dataset(args["dataset"])
     tasks = subset_by_ids(dataset, args["task_ids"]) if args["task_ids"] else smallest_tasks(dataset, args["n_tasks"])
@@ -64,7 +64,7 @@ def main() -> None:
           f"with {json.dumps(bench_changes(args))}\n", flush=True)
     print("| task | solved | right among predictions | steps | stop | final loss | TTT s | inference s | total s |")
     print("|---|---|---|---|---|---|---|---|---|", flush=True)
-    backend, results, pace = config.inference.build_backend(), [], InferencePace(config.inference_seconds_per_token)
+    backend, results, pace = config.inference.build_backend(), [], config.first_pace()
     for task in tasks:  # one at a time, so each line prints as soon as its task is done
         result = solve_task(task, config, backend, pace=pace)
         results.append(result)

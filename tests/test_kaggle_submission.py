@@ -9,6 +9,7 @@ from papermill.exceptions import PapermillExecutionError
 
 from arc24_lib.config import config_from_dict
 from arc24_lib.data import load_builtin, load_dataset, save_dataset
+from arc24_lib.inference.airv import GENERATOR_COST
 from arc24_lib.kaggle_run import KaggleRunConfig, check_run, run_submission
 from arc24_lib.kaggle_workers import FAULTS_VARIABLE
 from arc24_lib.notebooks import run_notebook
@@ -125,6 +126,9 @@ def test_the_plan_counts_augmented_scoring_in_each_prediction():
     assert scoring.seconds_per_planned_prediction == pytest.approx(0.8)
     plain_config = run_config({"seconds_per_prediction": 0.4, "inference": {"augmented_scoring": False}})
     assert plain_config.seconds_per_planned_prediction == 0.4
+    search = run_config({"seconds_per_prediction": 0.4, "inference": {"augmented_scoring": False, "generator": "dfs"}})
+    assert search.seconds_per_planned_prediction == pytest.approx(0.4 * GENERATOR_COST["dfs"])
+    assert search.seconds_per_planned_prediction > 0.4
     plain = plan_budget(240, 1, 3 * 3600, seconds_per_step=0.6, seconds_per_prediction=0.4, min_steps=50)
     scored = plan_budget(240, 1, 3 * 3600, seconds_per_step=0.6,
                          seconds_per_prediction=scoring.seconds_per_planned_prediction, min_steps=50)

@@ -77,6 +77,14 @@ def test_the_pace_keeps_the_slowest_task_once_one_is_measured():
     assert pace.seconds_per_token == pytest.approx(0.06)
 
 
+def test_the_first_pace_is_the_configured_generators():
+    greedy = SolveConfig(inference=InferenceConfig())
+    assert greedy.first_pace().seconds_per_token == greedy.inference_seconds_per_token
+    search = SolveConfig(inference=InferenceConfig(generator="dfs"))
+    assert search.first_pace().seconds_per_token > greedy.first_pace().seconds_per_token
+    assert not search.first_pace().measured
+
+
 def test_solve_task_without_time_to_train_predicts_with_the_start_adapter(tmp_path, tiny_model_path, arc1_training,
                                                                           tiny_backend):
     task = arc1_training["6150a2bd"]

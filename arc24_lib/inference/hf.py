@@ -9,10 +9,9 @@ from typing import Any
 
 import torch
 
-from arc24_lib.encoders import parse_encoder
 from arc24_lib.inference.backend import Generation, GenerationConfig, SearchConfig, answer_limits
 from arc24_lib.inference.dfs import as_generation, search_batch
-from arc24_lib.inference.shape_hold import ShapeHold
+from arc24_lib.inference.shape_hold import ShapeHold, ShapeHolds
 from arc24_lib.models import default_device, load_model, load_tokenizer
 
 logger = logging.getLogger(__name__)
@@ -29,15 +28,7 @@ class HFBackend:
         self.model = load_model(model_path, device=self.device, dtype=dtype).eval()
         self.batch_size = batch_size
         self.adapter_path: str | None = None
-        self._holds: dict[str, ShapeHold | None] = {}
-
-    def _shape_hold(self, config: GenerationConfig) -> ShapeHold | None:
-        encoder = config.shape_hold_encoder
-        if encoder is None:
-            return None
-        if encoder not in self._holds:
-            self._holds[encoder] = ShapeHold.for_encoder(parse_encoder(encoder), self.tokenizer)
-        return self._holds[encoder]
+        self.holds = ShapeHolds(self.tokenizer)
 
     def _use_adapter(self, adapter_path: str | Path | None) -> None:
         """Load a LoRA adapter in place of the current one (or go back to the base model)."""
@@ -62,7 +53,7 @@ class HFBackend:
                adapter_path: str | None = None, max_new_tokens: Sequence[int] | None = None) -> list[list[Generation]]:
         """Per prompt, the answers of a depth-first search (inference.dfs) in the order found, `batch_size`
         prompts searching side by side on one KV cache."""
-        hold, eos = self._shape_hold(config), self.tokenizer.eos_token_id
+        hold, eos = self.holds.get(config.shape_hold_encoder), self.tokenizer.eos_token_id
 
         def search_prompts(batch: list[str], limits: list[int]) -> list[list[Generation]]:
             inputs = self.tokenizer(batch, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
@@ -128,7 +119,7 @@ class HFBackend:
         from transformers import StoppingCriteriaList
 
         inputs = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
-        sampling, hold = config.temperature > 0, self._shape_hold(config)
+        sampling, hold = config.temperature > 0, self.holds.get(config.shape_hold_encoder)
         if not sampling:
             return self._greedy_batch(inputs["input_ids"], inputs["attention_mask"], limits, hold)
         from transformers import LogitsProcessorList

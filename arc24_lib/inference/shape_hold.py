@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from arc24_lib.data import MAX_SIDE, N_COLORS
-from arc24_lib.encoders import GridEncoder, GridShapeEncoder, parse_shape_header
+from arc24_lib.encoders import GridEncoder, GridShapeEncoder, parse_encoder, parse_shape_header
 
 
 @dataclass(frozen=True)
@@ -101,3 +101,18 @@ class ShapeHold:
 
 def _ids(tokenizer: Any, text: str) -> list[int]:
     return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
+class ShapeHolds:
+    """Each encoder string's ShapeHold for one tokenizer, built once (None where the encoder has no hold)."""
+
+    def __init__(self, tokenizer: Any):
+        self.tokenizer = tokenizer
+        self._holds: dict[str, ShapeHold | None] = {}
+
+    def get(self, encoder: str | None) -> ShapeHold | None:
+        if encoder is None:
+            return None
+        if encoder not in self._holds:
+            self._holds[encoder] = ShapeHold.for_encoder(parse_encoder(encoder), self.tokenizer)
+        return self._holds[encoder]

@@ -15,6 +15,7 @@ from typing import Any
 
 from arc24_lib.encoders import parse_encoder
 from arc24_lib.inference.backend import Generation, GenerationConfig, SearchConfig, answer_limits
+from arc24_lib.inference.shape_hold import ShapeHolds
 from arc24_lib.inference.vllm_search import MAX_SEARCH_LOGPROBS
 from arc24_lib.models import check_context, load_tokenizer, resolve_model_path
 
@@ -83,6 +84,7 @@ class VLLMBackend:
         cpu = on_cpu()
         self.max_lora_rank = max_lora_rank
         self.tokenizer = load_tokenizer(path)  # the tokenizer the hf backend and training use
+        self.holds = ShapeHolds(self.tokenizer)  # the search's; the engine's processor keeps its own
         self.llm = LLM(
             model=path, max_model_len=max_model_len, tensor_parallel_size=tensor_parallel_size,
             gpu_memory_utilization=gpu_memory_utilization or (CPU_MEMORY_SHARE if cpu else GPU_MEMORY_SHARE),
@@ -152,13 +154,11 @@ class VLLMBackend:
         from vllm import SamplingParams
 
         from arc24_lib.inference.dfs import as_generation
-        from arc24_lib.inference.shape_hold import ShapeHold
         from arc24_lib.inference.vllm_search import logprobs_needed, search_rounds
 
         top = logprobs_needed(search.min_prob)
         limits = answer_limits(len(prompts), config, max_new_tokens)
-        hold = None if config.shape_hold_encoder is None else ShapeHold.for_encoder(
-            parse_encoder(config.shape_hold_encoder), self.tokenizer)
+        hold = self.holds.get(config.shape_hold_encoder)
         lora = self._lora_request(adapter_path)
 
         def rollouts(requests: list[tuple[list[int], tuple[int, ...], int]]) -> list[tuple[list[int], list[dict]]]:

@@ -11,8 +11,7 @@ import torch
 from vllm import SamplingParams
 from vllm.v1.sample.logits_processor import AdapterLogitsProcessor
 
-from arc24_lib.encoders import parse_encoder
-from arc24_lib.inference.shape_hold import ShapeHold
+from arc24_lib.inference.shape_hold import ShapeHold, ShapeHolds
 from arc24_lib.inference.vllm import HOLD_ENCODER_KEY, HOLD_PREFIX_KEY
 from arc24_lib.models import load_tokenizer
 
@@ -36,15 +35,15 @@ class HeldShapeProcessor(AdapterLogitsProcessor):
     def __init__(self, vllm_config, device: torch.device, is_pin_memory: bool):
         super().__init__(vllm_config, device, is_pin_memory)
         self._tokenizer_path = vllm_config.model_config.tokenizer
-        self._holds: dict[str, ShapeHold | None] = {}
+        self._holds: ShapeHolds | None = None  # the tokenizer is loaded at the first held request
 
     def is_argmax_invariant(self) -> bool:
         return False  # it changes which token greedy decoding takes
 
     def _hold(self, encoder: str) -> ShapeHold | None:
-        if encoder not in self._holds:
-            self._holds[encoder] = ShapeHold.for_encoder(parse_encoder(encoder), load_tokenizer(self._tokenizer_path))
-        return self._holds[encoder]
+        if self._holds is None:
+            self._holds = ShapeHolds(load_tokenizer(self._tokenizer_path))
+        return self._holds.get(encoder)
 
     def new_req_logits_processor(self, params: SamplingParams):
         extra = params.extra_args or {}
