@@ -68,6 +68,7 @@ def main() -> None:
     for task in tasks:  # one at a time, so each line prints as soon as its task is done
         result = solve_task(task, config, backend, pace=pace)
         results.append(result)
+        Path(output_dir, "tiny_tasks.json").write_text(json.dumps(results, indent=2))  # kept as it goes
         loss = "-" if result["final_loss"] is None else f"{result['final_loss']:.3f}"
         print(f"| {result['task_id']} | {'yes' if result['solved'] else 'no'} | {result['pass_n']} | "
               f"{result['steps']} | {result['stop_reason'] or result['ttt']} | {loss} | {result['ttt_seconds']} | "
@@ -76,7 +77,6 @@ def main() -> None:
     worst = max((r["seconds"] - config.budget_s for r in results), default=0.0) if config.budget_s else 0.0
     print(f"\nsolved {sum(bool(r['solved']) for r in results)}/{len(results)}; worst overrun {worst:+.1f} s"
           + (f" (over budget: {', '.join(over)})" if over else ""))
-    Path(output_dir, "tiny_tasks.json").write_text(json.dumps(results, indent=2))
 
 
 if __name__ == "__main__":
