@@ -69,12 +69,12 @@ class SolveConfig:
         "help": "seconds per task, training and inference together; None: no limit"})
     inference_reserve_s: float | None = field(default=None, metadata={
         "help": "seconds per test input kept from training for inference and scoring; None: the task's planned "
-                "answer tokens at the pace of inference so far (InferencePace)"})
-    inference_seconds_per_token: float = field(default=0.052, metadata={
-        "help": "the first task's pace of inference and scoring with greedy AIRV, in seconds per planned answer "
-                "token (the most the 18 smallest ARC-AGI-1 training tasks took on a 2-core CPU, bench/candidates.py: "
-                "0.0512; other generators scale it by airv.GENERATOR_COST); later tasks use the slowest pace "
-                "measured"})
+                "answer tokens at the pace of inference (InferencePace)"})
+    inference_seconds_per_token: float = field(default=0.055, metadata={
+        "help": "the least pace of inference and scoring with greedy AIRV that a task's reserve assumes, in seconds "
+                "per planned answer token (the most the 24 smallest ARC-AGI-1 training tasks took on a 2-core CPU, "
+                "bench/candidates.py: 0.0512; other generators scale it by airv.GENERATOR_COST); a slower task "
+                "measured raises it for the tasks after it"})
 
     def __post_init__(self) -> None:
         if (self.inference_reserve_s is not None and self.inference_reserve_s < 0) \
@@ -112,20 +112,18 @@ def planned_answer_tokens(task: Task, config: InferenceConfig, tokenizer: Any) -
 
 @dataclass
 class InferencePace:
-    """Seconds of inference and scoring per planned answer token: the first estimate until a task has
-    been measured, then the slowest pace measured (a task's inference must fit what training left it)."""
+    """Seconds of inference and scoring per planned answer token: the configured pace, raised to the slowest
+    measured once a task is slower. It never falls below the configured one: the pace of a task varies
+    threefold with the candidates it scores, so a fast task says little about the next."""
 
     seconds_per_token: float
-    measured: bool = False
 
     def reserve_s(self, tokens: int) -> float:
         return self.seconds_per_token * tokens
 
     def observe(self, seconds: float, tokens: int) -> None:
         if tokens > 0:
-            pace = seconds / tokens
-            self.seconds_per_token = max(self.seconds_per_token, pace) if self.measured else pace
-            self.measured = True
+            self.seconds_per_token = max(self.seconds_per_token, seconds / tokens)
 
 
 def infer(dataset: Dataset, config: InferenceConfig, backend: Backend) -> Path:

@@ -22,7 +22,8 @@ class VoteValidation(TrainerCallback):
     """`predictions` greedy AIRV predictions per test input of the held-out `dataset` (the run's
     `val_dataset`) with the checkpoint's adapter, voted to two attempts, written to the run's
     `validation.jsonl` with the validation loss. Step 0 is the model before training; a resumed run
-    skips the steps it has validated. Add it to `fine_tune`'s callbacks."""
+    validates its checkpoint where a stop came first, and skips the steps it has validated. Add it to
+    `fine_tune`'s callbacks."""
 
     def __init__(self, dataset: Dataset, config: FineTuningConfig, predictions: int = 2):
         from arc24_lib.inference.airv import InferenceConfig
@@ -38,11 +39,16 @@ class VoteValidation(TrainerCallback):
         self.backend: Any = None
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        if state.global_step == 0:
-            self.validate(0, self.start_adapter, state)
+        # step 0: the model before training; a resumed run: its checkpoint, unless validated before the stop
+        step = state.global_step
+        self.validate(step, self.start_adapter if step == 0 else self.checkpoint(args, step), state)
 
     def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        self.validate(state.global_step, str(Path(args.output_dir) / f"checkpoint-{state.global_step}"), state)
+        self.validate(state.global_step, self.checkpoint(args, state.global_step), state)
+
+    @staticmethod
+    def checkpoint(args: Any, step: int) -> str:
+        return str(Path(args.output_dir) / f"checkpoint-{step}")
 
     def validate(self, step: int, adapter: str | None, state: Any) -> None:
         from dataclasses import replace

@@ -378,6 +378,8 @@ def test_held_out_tasks_are_never_trained_on_and_validated_by_vote(tmp_path, tin
     predictions = tmp_path / "ft" / "validation" / "step-2" / "predictions.jsonl"
     assert len(predictions.read_text().splitlines()) == 2  # greedy, two augmentations of its one test input
     assert (tmp_path / "ft" / PLOT_FILE).stat().st_size > 0
+    # a crash between the step-4 save and its validation: the resumed run validates step 4 first
+    (tmp_path / "ft" / VALIDATION_FILE).write_text("".join(json.dumps(r) + "\n" for r in validation[:2]))
     run(FineTuningConfig(**{**values, "max_steps": 6}))  # resumed: the steps validated before stay
     steps = [json.loads(line)["step"] for line in (tmp_path / "ft" / VALIDATION_FILE).read_text().splitlines()]
     assert steps == [0, 2, 4, 6]
