@@ -25,6 +25,7 @@ ARMS: dict[str, dict[str, Any]] = {
     "greedy": {},
     "greedy16": {"predictions_per_test_input": 16},  # greedy given about the search's time
     "dfs": {"generator": "dfs"},  # the same 8 augmented prompts, every answer above min_prob
+    "dfs6": {"generator": "dfs", "predictions_per_test_input": 6},  # the search in about greedy's time
     "sampling": {"generator": "sampling", "temperature": 1.0},
 }
 TRAIN_S = 220.0  # the training share of a tiny task under the 240 s budget (solve.SolveConfig's first estimate)
