@@ -4,7 +4,7 @@ For each task, `solve.solve_task`: test-time fine-tuning on its train pairs (lea
 augmented), then AIRV inference with its adapter, augmented scoring and selection. A task is
 solved when one of the two selected attempts is right for every test input. The budget covers
 all stages. Every setting is a flag of `solve.SolveConfig` with the library's default
-(`--test_time.random_seed 8`, `--inference.predictions_per_test_input 16`, `--budget_s 120`, ...);
+(`--test_time.random_seed`, `--inference.predictions_per_test_input`, `--budget_s`, ...);
 `BENCH_DIFFERENCES` lists the bench's own. Any dataset and id list works.
 
 `--arms` compares settings in one run: task by task, every arm in turn (each with its own

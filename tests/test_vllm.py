@@ -110,6 +110,19 @@ def test_a_test_time_adapter_changes_both_backends_the_same_way(adapted_answers,
     assert sum(grid is not None for _, _, grid in hf) >= len(hf) // 2
 
 
+def test_the_arc_prior_adapter_gives_the_same_greedy_tokens_in_both_backends(hf_backend, vllm_backend, tasks,
+                                                                             base_answers):
+    """The embedded model with the committed ARC-prior adapter (bench/arc_prior.py), the start that test-time
+    training would take: the same greedy AIRV tokens and grids in both backends, and not the raw model's."""
+    prior = {task.task_id: str(ARC_PRIOR_ADAPTER) for task in tasks}
+    hf, vllm = airv_answers(hf_backend, tasks, prior), airv_answers(vllm_backend, tasks, prior)
+    assert [tokens for tokens, _, _ in vllm] == [tokens for tokens, _, _ in hf]
+    assert [grid for _, _, grid in vllm] == [grid for _, _, grid in hf]
+    assert [logprob for _, logprob, _ in vllm] == pytest.approx([logprob for _, logprob, _ in hf], abs=1e-3)
+    assert sum(grid is not None for _, _, grid in hf) >= len(hf) // 2  # the prior writes grids; the raw model does not
+    assert sum(mine[0] != raw[0] for mine, raw in zip(hf, base_answers[0], strict=True)) >= len(hf) // 2
+
+
 def test_augmented_scores_agree_within_1e_3_per_answer_token(hf_backend, vllm_backend, tasks, ttt_adapters,
                                                               adapted_answers):
     hf_grids = [grid for _, _, grid in adapted_answers[0]]
