@@ -74,6 +74,13 @@ def airv_answers(backend, tasks, adapters):
     return answers
 
 
+def assert_same_answers(hf, vllm):
+    """`airv_answers` of both backends agree: the same tokens and grids, log-probabilities within 1e-3."""
+    assert [tokens for tokens, _, _ in vllm] == [tokens for tokens, _, _ in hf]
+    assert [grid for _, _, grid in vllm] == [grid for _, _, grid in hf]
+    assert [logprob for _, logprob, _ in vllm] == pytest.approx([logprob for _, logprob, _ in hf], abs=1e-3)
+
+
 def test_the_installed_build_picks_the_device_and_float32_on_cpu(vllm_backend):
     import torch
 
@@ -90,9 +97,7 @@ def base_answers(hf_backend, vllm_backend, tasks):
 def test_greedy_airv_answers_are_identical_in_both_backends(base_answers):
     hf, vllm = base_answers
     assert len(hf) == len(vllm) >= 16
-    assert [tokens for tokens, _, _ in vllm] == [tokens for tokens, _, _ in hf]
-    assert [grid for _, _, grid in vllm] == [grid for _, _, grid in hf]
-    assert [logprob for _, logprob, _ in vllm] == pytest.approx([logprob for _, logprob, _ in hf], abs=1e-3)
+    assert_same_answers(hf, vllm)
 
 
 @pytest.fixture(scope="module")
@@ -102,9 +107,7 @@ def adapted_answers(hf_backend, vllm_backend, tasks, ttt_adapters):
 
 def test_a_test_time_adapter_changes_both_backends_the_same_way(adapted_answers, base_answers):
     hf, vllm = adapted_answers
-    assert [tokens for tokens, _, _ in vllm] == [tokens for tokens, _, _ in hf]
-    assert [grid for _, _, grid in vllm] == [grid for _, _, grid in hf]
-    assert [logprob for _, logprob, _ in vllm] == pytest.approx([logprob for _, logprob, _ in hf], abs=1e-3)
+    assert_same_answers(hf, vllm)
     changed = sum(adapted[0] != base[0] for adapted, base in zip(hf, base_answers[0], strict=True))
     assert changed >= len(hf) // 2  # the adapter matters: the raw model writes no grids, the adapted one does
     assert sum(grid is not None for _, _, grid in hf) >= len(hf) // 2
@@ -116,9 +119,7 @@ def test_the_arc_prior_adapter_gives_the_same_greedy_tokens_in_both_backends(hf_
     training would take: the same greedy AIRV tokens and grids in both backends, and not the raw model's."""
     prior = {task.task_id: str(ARC_PRIOR_ADAPTER) for task in tasks}
     hf, vllm = airv_answers(hf_backend, tasks, prior), airv_answers(vllm_backend, tasks, prior)
-    assert [tokens for tokens, _, _ in vllm] == [tokens for tokens, _, _ in hf]
-    assert [grid for _, _, grid in vllm] == [grid for _, _, grid in hf]
-    assert [logprob for _, logprob, _ in vllm] == pytest.approx([logprob for _, logprob, _ in hf], abs=1e-3)
+    assert_same_answers(hf, vllm)
     assert sum(grid is not None for _, _, grid in hf) >= len(hf) // 2  # the prior writes grids; the raw model does not
     assert sum(mine[0] != raw[0] for mine, raw in zip(hf, base_answers[0], strict=True)) >= len(hf) // 2
 
