@@ -44,6 +44,7 @@ def main() -> None:
     from arc24_lib.config import config_from_dict
     from arc24_lib.data import Dataset, get_dataset
     from arc24_lib.files import JsonlWriter, read_records
+    from arc24_lib.inference import BackendPool
     from arc24_lib.inference.airv import InferenceConfig
     from arc24_lib.inference.records import PREDICTIONS_FILE
     from arc24_lib.models import load_tokenizer
@@ -62,7 +63,7 @@ def main() -> None:
         print(table(read_records(results_path), list(args.arms), tasks.task_ids, planned))
         return
     done = {(r["arm"], r["task_id"]) for r in read_records(results_path)}
-    backend = None
+    backends = BackendPool()  # arms that change the backend's own settings get their own
     with JsonlWriter(results_path) as writer:
         for task in tasks:  # task by task, every arm: a run cut short still compares the arms
             if all((arm, task.task_id) in done for arm in args.arms):
@@ -76,7 +77,7 @@ def main() -> None:
                 shutil.rmtree(folder, ignore_errors=True)  # an unfinished task is timed again from the start
                 config = follow_training(config_from_dict(InferenceConfig, {**changes, "device": "cpu",
                                                                             "output_dir": str(folder)}), test_time)
-                backend = backend or config.build_backend()
+                backend = backends.get(config)
                 started = time.perf_counter()
                 infer(one.without_solutions(), config, backend)
                 seconds = time.perf_counter() - started

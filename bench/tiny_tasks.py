@@ -67,6 +67,7 @@ def main() -> None:
     from arc24_lib.config import save_config
     from arc24_lib.data import get_dataset, task_path
     from arc24_lib.files import JsonlWriter, read_records
+    from arc24_lib.inference import BackendPool
     from arc24_lib.partitions import smallest_tasks, subset_by_ids
 
     dataset = get_dataset(args["dataset"])
@@ -81,7 +82,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|---|", flush=True)
     results_path = output_dir / "results.jsonl"
     done = {(r["arm"], r["task_id"]) for r in read_records(results_path)}
-    backends, paces = {}, {arm: config.first_pace() for arm, config in configs.items()}
+    backends, paces = BackendPool(), {arm: config.first_pace() for arm, config in configs.items()}
     with JsonlWriter(results_path) as writer:
         for task in tasks:  # task by task, every arm: a run cut short still compares the arms
             for arm, config in configs.items():
@@ -90,9 +91,7 @@ def main() -> None:
                 for folder in (config.test_time and config.test_time.output_dir, config.inference.output_dir):
                     if folder:  # an unfinished task is timed again from the start
                         shutil.rmtree(task_path(folder, task.task_id), ignore_errors=True)
-                if arm not in backends:
-                    backends[arm] = config.inference.build_backend()
-                result = {"arm": arm, **solve_task(task, config, backends[arm], pace=paces[arm])}
+                result = {"arm": arm, **solve_task(task, config, backends.get(config.inference), pace=paces[arm])}
                 writer.write([result])
                 print(row(result), flush=True)
     print(summary(read_records(results_path), configs, tasks.task_ids))
@@ -103,7 +102,7 @@ def row(result: dict) -> str:
     loss = "-" if result["final_loss"] is None else f"{result['final_loss']:.3f}"
     return (f"| {result['task_id']} | {result['arm'] or '-'} | {'yes' if result['solved'] else 'no'} | "
             f"{result['pass_n']} | {result['steps']} | {result['stop_reason'] or result['ttt']} | {loss} | "
-            f"{result['ttt_seconds']} | {result['inference_seconds']} | {result['seconds']} |")
+            f"{result['ttt_seconds']:.1f} | {result['inference_seconds']:.1f} | {result['seconds']:.1f} |")
 
 
 def summary(results: list[dict], configs: dict[str, SolveConfig], task_ids: list[str]) -> str:

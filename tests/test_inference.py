@@ -10,7 +10,7 @@ from arc24_lib.augmentation import augment_grid, augment_task
 from arc24_lib.encoders import DEFAULT_ENCODER, parse_encoder
 from arc24_lib.evaluation import evaluate
 from arc24_lib.files import read_records
-from arc24_lib.inference import make_backend
+from arc24_lib.inference import BackendPool, make_backend
 from arc24_lib.inference.airv import InferenceConfig, plan_predictions, run_airv
 from arc24_lib.inference.backend import Generation, GenerationConfig
 from arc24_lib.partitions import subset_by_ids
@@ -159,6 +159,20 @@ def tiny_config(tmp_path, model_path, **overrides):
                   batch_size=2, max_new_tokens=10, device="cpu")
     values.update(overrides)
     return InferenceConfig(**values)
+
+
+def test_a_pool_shares_a_backend_between_configs_that_differ_only_in_how_they_predict(tiny_model_path):
+    pool = BackendPool()
+    base = InferenceConfig(model_path=str(tiny_model_path), device="cpu", batch_size=4)
+    other_predictions = InferenceConfig(model_path=str(tiny_model_path), device="cpu", batch_size=4,
+                                        predictions_per_test_input=3, generator="sampling", output_dir="elsewhere")
+    shared = pool.get(base)
+    assert pool.get(other_predictions) is shared and len(pool) == 1
+    smaller_batches = pool.get(InferenceConfig(model_path=str(tiny_model_path), device="cpu", batch_size=2))
+    assert smaller_batches is not shared and smaller_batches.batch_size == 2 and len(pool) == 2
+    # vLLM's own settings are no part of an hf backend's key: they change nothing it reads
+    assert pool.get(InferenceConfig(model_path=str(tiny_model_path), device="cpu", batch_size=4,
+                                    gpu_memory_utilization=0.5, enforce_eager=True)) is shared
 
 
 def test_airv_interrupted_then_resumed_equals_uninterrupted(tmp_path, tiny_backend, tiny_model_path, arc1_training):

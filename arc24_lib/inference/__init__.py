@@ -1,10 +1,11 @@
 """Inference: one backend interface (Hugging Face or vLLM) and the augment-infer-revert loop (I1, I2)."""
 
+import json
 from typing import Any
 
 from arc24_lib.inference.backend import BACKENDS, Backend, Generation, GenerationConfig
 
-__all__ = ["Backend", "Generation", "GenerationConfig", "make_backend"]
+__all__ = ["Backend", "BackendPool", "Generation", "GenerationConfig", "make_backend"]
 
 
 def make_backend(name: str, model_path: str = "embedded", **options: Any) -> Backend:
@@ -18,3 +19,21 @@ def make_backend(name: str, model_path: str = "embedded", **options: Any) -> Bac
 
         return VLLMBackend(model_path, **options)
     raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
+
+
+class BackendPool:
+    """Each backend built once per distinct `InferenceConfig.backend_options`: configs that differ only
+    in how they predict (the arms of a bench) share one model, and one vLLM engine."""
+
+    def __init__(self) -> None:
+        self._built: dict[str, Backend] = {}
+
+    def __len__(self) -> int:
+        return len(self._built)
+
+    def get(self, config: Any) -> Backend:
+        """The backend for `config` (an `InferenceConfig`), built on first use."""
+        key = json.dumps(config.backend_options(), sort_keys=True)
+        if key not in self._built:
+            self._built[key] = config.build_backend()
+        return self._built[key]

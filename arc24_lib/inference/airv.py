@@ -93,15 +93,18 @@ class InferenceConfig:
         if self.predictions_per_test_input < 1 or self.batch_size < 1:
             raise ValueError("predictions_per_test_input and batch_size must be at least 1")
 
+    def backend_options(self) -> dict[str, Any]:
+        """What `build_backend` passes to `make_backend`: configs with equal options can share one backend."""
+        if self.backend == "vllm":
+            return {"name": "vllm", "model_path": self.model_path, "max_model_len": self.max_seq_len,
+                    "tensor_parallel_size": self.tensor_parallel_size,
+                    "gpu_memory_utilization": self.gpu_memory_utilization, "enforce_eager": self.enforce_eager}
+        return {"name": "hf", "model_path": self.model_path, "device": self.device, "batch_size": self.batch_size}
+
     def build_backend(self) -> Backend:
         from arc24_lib.inference import make_backend
 
-        if self.backend == "vllm":
-            return make_backend("vllm", self.model_path, max_model_len=self.max_seq_len,
-                                tensor_parallel_size=self.tensor_parallel_size,
-                                gpu_memory_utilization=self.gpu_memory_utilization,
-                                enforce_eager=self.enforce_eager)
-        return make_backend("hf", self.model_path, device=self.device, batch_size=self.batch_size)
+        return make_backend(**self.backend_options())
 
 
 
