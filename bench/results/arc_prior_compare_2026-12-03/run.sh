@@ -11,3 +11,6 @@ print(' '.join(x for pair in zip(d['dev'][12:], d['dev2']) for x in pair))")  # 
 .venv/bin/python bench/tiny_tasks.py --task-ids $IDS --output-dir outputs/prior_compare \
   --arms "{\"prior\": {\"test_time\": {\"adapter_path\": \"$A\"}}, \"raw\": {}, \"prior0\": {\"budget_s\": 0,
   \"test_time\": {\"adapter_path\": \"$A\"}}, \"raw0\": {\"budget_s\": 0}}"
+# the first 12 with test-time training, both starts in one run (their first comparison was two runs a day apart)
+.venv/bin/python bench/tiny_tasks.py --task-ids $FIRST --output-dir outputs/prior_compare_first12_ttt \
+  --arms "{\"prior\": {\"test_time\": {\"adapter_path\": \"$A\"}}, \"raw\": {}}"
