@@ -45,11 +45,12 @@ def main() -> None:
     from arc24_lib.data import Dataset, get_dataset
     from arc24_lib.files import JsonlWriter, read_records
     from arc24_lib.inference import BackendPool
-    from arc24_lib.inference.airv import InferenceConfig
+    from arc24_lib.inference.airv import InferenceConfig, run_airv
     from arc24_lib.inference.records import PREDICTIONS_FILE
     from arc24_lib.models import load_tokenizer
     from arc24_lib.partitions import smallest_tasks
-    from arc24_lib.solve import follow_training, infer, planned_answer_tokens, task_metrics
+    from arc24_lib.inference.scoring import score_predictions
+    from arc24_lib.solve import follow_training, planned_answer_tokens, task_metrics
     from arc24_lib.test_time import TestTimeConfig, fine_tune_at_test_time
 
     output_dir = Path(args.output_dir)
@@ -69,7 +70,7 @@ def main() -> None:
             if all((arm, task.task_id) in done for arm in args.arms):
                 continue
             one = Dataset(task.task_id, {task.task_id: task})
-            fine_tune_at_test_time(one.without_solutions(), test_time)  # once; a rerun keeps the adapter made
+            trained = fine_tune_at_test_time(one.without_solutions(), test_time)[0]  # once; a rerun keeps it
             for arm, changes in args.arms.items():
                 if (arm, task.task_id) in done:
                     continue
@@ -79,13 +80,17 @@ def main() -> None:
                                                                             "output_dir": str(folder)}), test_time)
                 backend = backends.get(config)
                 started = time.perf_counter()
-                infer(one.without_solutions(), config, backend)
-                seconds = time.perf_counter() - started
+                run_airv(one.without_solutions(), config, backend=backend)
+                generated = time.perf_counter()
+                score_predictions(one.without_solutions(), config, backend)
+                scored = time.perf_counter()
                 records = read_records(folder / PREDICTIONS_FILE)
                 candidates = [len({json.dumps(r["grid"]) for r in records if r["test_index"] == i and r["grid"]})
                               for i in range(len(task.test))]
                 result = {"arm": arm, "task_id": task.task_id, "test_inputs": len(task.test),
-                          "seconds": round(seconds, 1), "candidates": candidates,
+                          "seconds": round(scored - started, 1), "airv_seconds": round(generated - started, 2),
+                          "scoring_seconds": round(scored - generated, 2), "candidates": candidates,
+                          "ttt_steps": trained.get("steps", 0),
                           **task_metrics(task, folder / PREDICTIONS_FILE)}
                 writer.write([result])
                 print(json.dumps(result), flush=True)
