@@ -1,4 +1,4 @@
-"""Selecting two attempts per test input from many predictions: voting, or augmented scores (I3)."""
+"""Selecting two attempts per test input from many predictions: augmented scores, else votes (I3)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
+
+N_ATTEMPTS = 2  # attempts per test input the competitions score
 
 Attempts = dict[str, list[list[list[list[int]] | None]]]  # task id → per test input → attempts (grids or None)
 GridKey = tuple[tuple[int, ...], ...]  # a grid in hashable form
@@ -35,7 +37,10 @@ def rank_candidates(records: Iterable[dict[str, Any]], scores: dict[GridKey, flo
     (as the 2024 reference does), not per answer, which would favour small grids for their few tokens.
 
     With `scores` (augmented scoring), the scored grids come first, best score first, then the
-    rest by count.
+    rest by count. A score is a product of experts: the grid's log-probability under each
+    augmented prompt, averaged over the prompts that fit. On fixed candidates of the 36 smallest
+    training tasks, scores alone submitted the right grid more often than scores and votes in turn
+    (bench/selection.py, issue 34).
     """
     votes: dict[tuple, list[float]] = defaultdict(list)
     for record in records:
@@ -55,35 +60,13 @@ def group_records(records: Iterable[dict[str, Any]]) -> dict[tuple[str, int], li
     return groups
 
 
-def interleave(*rankings: list[Candidate]) -> list[Candidate]:
-    """Each ranking in turn gives its best grid not chosen yet: two rankers share the attempts."""
-    chosen: dict[GridKey, Candidate] = {}
-    queues = [list(ranking) for ranking in rankings]
-    while any(queues):
-        for queue in queues:
-            while queue and queue[0].grid in chosen:
-                queue.pop(0)
-            if queue:
-                candidate = queue.pop(0)
-                chosen[candidate.grid] = candidate
-    return list(chosen.values())
-
-
-def ranking(group: list[dict[str, Any]], scores: dict[GridKey, float] | None = None) -> list[Candidate]:
-    """One test input's candidates in attempt order. With `scores` (augmented scoring) they
-    alternate: the best-scored grid, then the most-voted other one, and so on. Each ranker alone
-    misses answers the other one finds (a small model's scores and its votes disagree)."""
-    voted = rank_candidates(group)
-    return interleave(rank_candidates(group, scores), voted) if scores else voted
-
-
 def select_attempts(records: Iterable[dict[str, Any]], n_test_inputs: dict[str, int],
-                    n_attempts: int = 2, scores: Scores | None = None) -> Attempts:
+                    n_attempts: int = N_ATTEMPTS, scores: Scores | None = None) -> Attempts:
     """For every task and test input, the top `n_attempts` ranked grids (None where nothing was predicted).
 
     `n_test_inputs` maps each task id to its number of test inputs, so test inputs without
-    any prediction are still listed. Grids are ranked by `ranking` (augmented scores and votes
-    in turn where `scores` exist, else votes).
+    any prediction are still listed. Grids are ranked by `rank_candidates` (augmented scores
+    where `scores` exist, else votes).
     """
     groups, scores = group_records(records), scores or {}
     attempts: Attempts = {}
@@ -91,6 +74,6 @@ def select_attempts(records: Iterable[dict[str, Any]], n_test_inputs: dict[str, 
         attempts[task_id] = []
         for test_index in range(count):
             key = (task_id, test_index)
-            grids: list[Any] = [c.as_list() for c in ranking(groups.get(key, []), scores.get(key))[:n_attempts]]
+            grids: list[Any] = [c.as_list() for c in rank_candidates(groups.get(key, []), scores.get(key))[:n_attempts]]
             attempts[task_id].append(grids + [None] * (n_attempts - len(grids)))
     return attempts

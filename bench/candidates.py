@@ -47,9 +47,9 @@ def main() -> None:
     from arc24_lib.inference import BackendPool
     from arc24_lib.inference.airv import InferenceConfig, run_airv
     from arc24_lib.inference.records import PREDICTIONS_FILE
+    from arc24_lib.inference.scoring import score_predictions
     from arc24_lib.models import load_tokenizer
     from arc24_lib.partitions import smallest_tasks
-    from arc24_lib.inference.scoring import score_predictions
     from arc24_lib.solve import follow_training, planned_answer_tokens, task_metrics
     from arc24_lib.test_time import TestTimeConfig, fine_tune_at_test_time
 

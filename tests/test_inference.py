@@ -2,6 +2,7 @@ import json
 import subprocess
 import sys
 import time
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -119,34 +120,35 @@ def test_augmented_scoring_is_a_stage_after_airv_writes_scores_once_and_ranks_by
     tasks = subset_by_ids(arc1_training, ["6150a2bd", "e9afcf9a"])
     config = tiny_config(tmp_path, tiny_model_path, predictions_per_test_input=4, max_new_tokens=None)
     encoder = parse_encoder(config.grid_encoder)
-    right, wrong = {}, {}  # prompt → the true answer, and a fixed wrong grid, both in the prompt's frame
+    answers = {}  # prompt → the true answer and two fixed wrong grids, all in the prompt's frame
     for task in tasks:
+        seen = Counter()
         for planned in plan_predictions(task, config, encoder, tiny_backend.tokenizer):
-            truth = task.test[planned.test_index].output
-            right[planned.prompt] = encoder.to_text(augment_grid(truth, planned.augmentation))
-            wrong[planned.prompt] = encoder.to_text(augment_grid((truth + 1) % 10, planned.augmentation))
+            truth, shift = task.test[planned.test_index].output, seen[planned.test_index] % 3
+            seen[planned.test_index] += 1
+            answers[planned.prompt] = encoder.to_text(augment_grid((truth + shift) % 10, planned.augmentation))
 
-    class TwoMinds:
-        """Writes the true answer for half the prompts and one fixed wrong grid for the rest;
-        scores with the tiny model."""
+    class ThreeMinds:
+        """Writes the true answer or one of two fixed wrong grids, the test input's prompts in turn (three
+        grids for two attempts: scoring decides); scores with the tiny model."""
 
         tokenizer = tiny_backend.tokenizer
 
         def generate(self, prompts, generation_config, adapter_path=None, max_new_tokens=None):
-            return [Generation((right if i % 2 else wrong)[p], [1], -1.0, 1) for i, p in enumerate(prompts)]
+            return [Generation(answers[p], [1], -1.0, 1) for p in prompts]
 
         def score(self, prompts, answers, adapter_path=None):
             return tiny_backend.score(prompts, answers, adapter_path)
 
-    path = run_airv(hidden(tasks), config, backend=TwoMinds())
+    path = run_airv(hidden(tasks), config, backend=ThreeMinds())
     assert not (tmp_path / "scores.jsonl").exists()  # AIRV only predicts; scoring is the next stage
-    assert infer(hidden(tasks), config, backend=TwoMinds()) == path  # nothing left to predict: it scores
+    assert infer(hidden(tasks), config, backend=ThreeMinds()) == path  # nothing left to predict: it scores
     lines = (tmp_path / "scores.jsonl").read_text().splitlines()
     scores = read_scores(tmp_path / "scores.jsonl")
     assert set(scores) == {(t.task_id, i) for t in tasks for i in range(len(t.test))}
-    assert all(len(grids) == 2 for grids in scores.values())
+    assert all(len(grids) == 3 for grids in scores.values())
     assert all(json.loads(line)["n_prompts"] == 4 for line in lines)
-    infer(hidden(tasks), config, backend=TwoMinds())  # a rerun scores nothing again
+    infer(hidden(tasks), config, backend=ThreeMinds())  # a rerun scores nothing again
     assert (tmp_path / "scores.jsonl").read_text().splitlines() == lines
     outputs = vote_and_report(tasks, path, tmp_path / "report")
     attempts = json.loads(outputs["attempts"].read_text())

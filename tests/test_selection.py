@@ -46,12 +46,12 @@ def test_augmented_scores_rank_before_votes():
     assert select_attempts(records, {"t": 1})["t"] == [[A, C]]  # without scores: votes, then mean logprob
 
 
-def test_attempts_alternate_best_score_and_most_votes():
+def test_the_two_best_scored_grids_are_submitted_even_against_the_votes():
+    # the product of experts decides: A, written most often, has the worst score and is left out
     records = [rec(A, -1.0), rec(A, -1.0), rec(A, -1.0), rec(B, -3.0), rec(C, -2.0), rec(C, -2.0)]
     scores = {("t", 0): {key(C): -0.1, key(B): -0.2, key(A): -0.9}}
     attempts = select_attempts(records, {"t": 1, "u": 1}, scores=scores)
-    assert attempts["t"] == [[C, A]] and attempts["u"] == [[None, None]]  # A: most votes, worst score
-    # when the best-scored grid is also the most voted, the second attempt is the next by votes
-    scores = {("t", 0): {key(A): -0.1, key(B): -0.2, key(C): -0.9}}
-    assert select_attempts(records, {"t": 1}, scores=scores)["t"] == [[A, C]]
-    assert select_attempts(records, {"t": 1}, n_attempts=3, scores=scores)["t"] == [[A, C, B]]
+    assert attempts["t"] == [[C, B]] and attempts["u"] == [[None, None]]
+    assert select_attempts(records, {"t": 1}, n_attempts=3, scores=scores)["t"] == [[C, B, A]]
+    # a grid left unscored (past scored_candidates) comes after every scored one, whatever its votes
+    assert select_attempts(records, {"t": 1}, scores={("t", 0): {key(B): -0.2, key(C): -0.9}})["t"] == [[B, C]]

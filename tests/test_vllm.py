@@ -22,6 +22,7 @@ from arc24_lib.inference.vllm import VLLMBackend, on_cpu
 from arc24_lib.models import load_model, resolve_model_path, set_context_length
 from arc24_lib.partitions import smallest_tasks
 from arc24_lib.prompting import DEFAULT_PROMPT_VERSION, count_tokens, create_prompt, parse_answer
+from arc24_lib.selection import select_attempts
 
 pytestmark = pytest.mark.vllm
 ARC_PRIOR_ADAPTER = Path(__file__).parents[1] / "bench" / "results" / "arc_prior_2026-12-02" / "adapter"
@@ -168,13 +169,18 @@ def test_a_scoring_sequence_of_max_model_len_tokens_is_shortened_not_refused(hf_
     identity = identity_augmentation(task).to_dict()
     right = task.test[0].output
     records = [{"task_id": task.task_id, "test_index": 0, "grid": grid.tolist(), "augmentation": identity,
-                "cumulative_logprob": -1.0} for grid in (right, (right + 1) % 10)]
-    scored = {}
+                "cumulative_logprob": -1.0} for grid in (right, (right + 1) % 10, (right + 2) % 10)]
+    scored, selected = {}, {}
     for name, backend in (("hf", hf_backend), ("vllm", vllm_backend)):
         scored[name] = score_task(task, records, backend, None, ENCODER, DEFAULT_PROMPT_VERSION,
-                                  hf_backend.tokenizer, MAX_MODEL_LEN, max_candidates=2)
-    assert [r["grid"] for r in scored["vllm"]] == [r["grid"] for r in scored["hf"]] and len(scored["vllm"]) == 2
+                                  hf_backend.tokenizer, MAX_MODEL_LEN, max_candidates=3)
+        scores = {(task.task_id, 0): {tuple(map(tuple, r["grid"])): r["score"] for r in scored[name]}}
+        selected[name] = select_attempts(records, {task.task_id: 1}, scores=scores)
+    assert [r["grid"] for r in scored["vllm"]] == [r["grid"] for r in scored["hf"]] and len(scored["vllm"]) == 3
     assert [r["score"] for r in scored["vllm"]] == pytest.approx([r["score"] for r in scored["hf"]], abs=0.05)
+    assert selected["vllm"] == selected["hf"]  # the same two grids submitted from either backend's scores
+    assert score_task(task, records[:2], hf_backend, None, ENCODER, DEFAULT_PROMPT_VERSION, hf_backend.tokenizer,
+                      MAX_MODEL_LEN, max_candidates=3) == []  # two grids for two attempts: nothing to score
     with pytest.raises(ValueError, match="fewer than max_model_len 4096"):  # refused by us, naming the limit
         item = scoring_prompts(task, 0, [tuple(map(tuple, right.tolist()))], [TaskAugmentation.from_dict(identity)],
                                ENCODER, DEFAULT_PROMPT_VERSION, hf_backend.tokenizer, MAX_MODEL_LEN)[0]

@@ -1,6 +1,7 @@
 """Augmented scoring, the stage after AIRV: the log-probability of each candidate grid of a test
-input, averaged over every augmented prompt AIRV used for it. Selection then prefers the grid the
-model finds most likely from all points of view, not only the one it wrote most often (I3)."""
+input, averaged over every augmented prompt AIRV used for it (a product of experts, as the 2024
+winners scored). Selection then submits the grids the model finds most likely from all points of
+view, not the ones it wrote most often (I3)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from arc24_lib.files import JsonlWriter, read_records
 from arc24_lib.inference.backend import Backend, backend_tokenizer
 from arc24_lib.inference.records import PREDICTIONS_FILE, SCORES_FILE, adapter_for, read_scores
 from arc24_lib.prompting import fit_prompt
-from arc24_lib.selection import GridKey, group_records, rank_candidates
+from arc24_lib.selection import N_ATTEMPTS, GridKey, group_records, rank_candidates
 
 logger = logging.getLogger(__name__)
 
@@ -44,13 +45,14 @@ def scoring_prompts(task: Task, test_index: int, candidates: list[GridKey], augm
 def score_task(task: Task, records: list[dict[str, Any]], backend: Backend, adapter: str | None,
                encoder: GridEncoder, prompt_version: str, tokenizer: Any, max_seq_len: int,
                max_candidates: int) -> list[dict[str, Any]]:
-    """Score records for each test input of a task with two or more distinct predicted grids."""
+    """Score records for each test input of a task with more distinct predicted grids than attempts
+    (with fewer, every grid is submitted: nothing to choose)."""
     groups = group_records(records)
     results = []
     for test_index in range(len(task.test)):
         group = groups.get((task.task_id, test_index), [])
         candidates = [candidate.grid for candidate in rank_candidates(group)[:max_candidates]]
-        if len(candidates) < 2:  # nothing to choose between
+        if len(candidates) <= N_ATTEMPTS:
             continue
         logger.info("task %s test input %d: scoring %d candidates", task.task_id, test_index, len(candidates))
         augmentations = list({json.dumps(r["augmentation"], sort_keys=True): TaskAugmentation.from_dict(
