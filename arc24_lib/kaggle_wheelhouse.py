@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -33,6 +34,44 @@ def manylinux_platforms(glibc: tuple[int, int] = KAGGLE_GLIBC, arch: str = "x86_
 
 
 KAGGLE_PLATFORMS = manylinux_platforms()
+
+
+@dataclass(frozen=True)
+class CudaBuild:
+    """One CUDA build of the GPU set: its requirements file and what its wheels need of the machine."""
+
+    requirements: str
+    cuda_version: str
+    min_driver: int  # NVIDIA driver major
+    min_compute_capability: tuple[int, int]
+
+    def needs(self) -> dict:
+        """The wheelhouse.json entries `kaggle_install` checks the machine against (torch from the file's pin)."""
+        torch = pinned_requirements(requirements_file(self.requirements)).get("torch")
+        return {"torch": torch, "cuda_version": self.cuda_version, "min_driver": self.min_driver,
+                "min_compute_capability": list(self.min_compute_capability)}
+
+
+# The GPU sets, by CUDA major. cu12 is the default: Kaggle's image (docker-python 78aaa43 of 2026-08-12, on
+# Colab's runtime of 2026-05-14) runs torch 2.10.0+cu128, so its hosts' drivers run CUDA 12.8; CUDA 12 takes
+# drivers from 525 (minor-version compatibility). cu13 (torch 2.14, the newest vLLM) needs driver 580. Both
+# torch builds dropped compute capability below 7.5 (the P100's 6.0).
+CUDA_BUILDS = {
+    "cu12": CudaBuild("requirements-gpu.txt", "12.8", 525, (7, 5)),
+    "cu13": CudaBuild("requirements-gpu-cu13.txt", "13.0", 580, (7, 5)),
+}
+DEFAULT_CUDA = "cu12"
+
+
+def cuda_needs(cuda: str | None) -> dict:
+    """wheelhouse.json for a wheelhouse of the `cuda` build (None: CPU wheels, nothing to check), with the
+    other builds as alternatives that an install check can point to."""
+    if cuda is None:
+        return {"cuda": None}
+    if cuda not in CUDA_BUILDS:
+        raise ValueError(f"cuda is {cuda!r}; choose one of {sorted(CUDA_BUILDS)}")
+    alternatives = {name: build.needs() for name, build in CUDA_BUILDS.items() if name != cuda}
+    return {"cuda": cuda, **CUDA_BUILDS[cuda].needs(), "alternatives": alternatives}
 
 
 def wheelhouse_command(requirements: str | Path, output_dir: str | Path,
@@ -85,7 +124,8 @@ def pinned_requirements(requirements: Path) -> dict[str, str]:
     return pins
 
 
-def resolve_wheelhouse(requirements: str | Path = "requirements-gpu.txt", python_version: str = KAGGLE_PYTHON_VERSION,
+def resolve_wheelhouse(requirements: str | Path = CUDA_BUILDS[DEFAULT_CUDA].requirements,
+                       python_version: str = KAGGLE_PYTHON_VERSION,
                        platforms: Sequence[str] = KAGGLE_PLATFORMS) -> dict[str, str]:
     """Resolve the wheelhouse's set as pip would for Kaggle, with binary wheels only, without downloading one;
     returns name → version of everything it would install. Raises when pip finds no solution or a pin moved."""

@@ -7,12 +7,18 @@
 # `submission.json` after every task, so a crash or a timeout still submits. A run in which
 # no task got an answer from the model fails at the end, after the fallback file is written.
 # Attach the datasets built by `python -m arc24_lib.kaggle` (library wheel, model, wheelhouse).
+# A push run (the one you read before submitting) stops on any problem that would make the
+# competition run worse than asked: a wheelhouse that does not install or does not fit the GPU's
+# driver, no GPU, a backend other than the one asked for. Kaggle's rerun on the hidden tasks goes
+# on instead and names what degraded. Outside that rerun, `run_mode` "auto" solves only a few
+# tasks (a smoke run) so that a push does not spend hours of GPU quota.
 # Test-time training and inference take every setting from the library's `TestTimeConfig` and
 # `InferenceConfig`, except where `kaggle_run.KAGGLE_DIFFERENCES` says (and why); `test_time` and
 # `inference` below change any of their fields.
 
 # %% tags=["parameters"]
-challenges_path = "/kaggle/input/arc-prize-2025/arc-agi_test_challenges.json"
+competition = "arc-prize-2026-arc-agi-2"
+challenges_path = None  # None: the competition's arc-agi_test_challenges.json under /kaggle/input
 submission_path = "/kaggle/working/submission.json"
 work_dir = "/kaggle/working/arc24"
 library_dir = "/kaggle/input/arc24-library"
@@ -22,6 +28,10 @@ adapter_path = None  # None: the model folder's adapter/, if any
 second_submission_path = None
 combine_mode = "fill_gaps"  # or first_attempts
 second_zero_is_gap = True  # a [[0]] in the second submission is its "no answer" placeholder, not a 1x1 answer
+run_mode = "auto"  # full in Kaggle's competition rerun, smoke (a few tasks) in a push run; or "full", "smoke"
+smoke_tasks = 4
+smoke_deadline_s = 1800.0
+expect_gpu = True  # the kernel runs on a GPU; without one a push run stops
 deadline_s = 40500.0  # 11 h 15 min of the 12 h limit
 per_task_cap_s = None
 seconds_per_step = 0.6
@@ -36,7 +46,9 @@ inference = {}  # InferenceConfig fields to change, e.g. {"backend": "hf"} or {"
 # %% [markdown]
 # ## Install offline
 # The library comes as a wheel dataset; vLLM and its pins (torch, transformers, peft, ...)
-# from the wheelhouse dataset, installed before any of them is imported.
+# from the wheelhouse dataset, installed before any of them is imported, once a fallback
+# `submission.json` is on disk. The install checks the GPUs' driver and compute capability
+# against the wheelhouse's CUDA build, the imports, and that vLLM's engine starts on the model.
 
 # %%
 import importlib.util
@@ -50,18 +62,31 @@ if importlib.util.find_spec("arc24_lib") is None:
                    check=True)
     importlib.invalidate_caches()
 
-from arc24_lib.kaggle_install import install_wheelhouse  # noqa: E402  (standard library only)
+from arc24_lib.kaggle_install import (  # noqa: E402  (standard library only)
+    competition_challenges,
+    install_wheelhouse,
+    is_competition_rerun,
+    missing_gpu_problems,
+    stop_or_degrade,
+    write_fallback_submission,
+)
 
-report = install_wheelhouse(wheelhouse_dir)
+challenges = challenges_path or str(competition_challenges(competition))
+print(f"fallback answers for {write_fallback_submission(challenges, submission_path)} tasks in {submission_path}")
+print("Kaggle's competition rerun: problems are named in the summary and the run goes on" if is_competition_rerun()
+      else "a push run: any problem stops the run here")
+report = install_wheelhouse(wheelhouse_dir, model_path=model_path)
 print(report)
+degraded = stop_or_degrade(report.problems + missing_gpu_problems(expect_gpu), [])
 
 # %%
 import arc24_lib  # noqa: E402
-from arc24_lib.kaggle_run import KaggleRunConfig, check_run, run_submission  # noqa: E402
+from arc24_lib.kaggle_run import KaggleRunConfig, finish_run, run_submission  # noqa: E402
 from arc24_lib.notebooks import notebook_parameters  # noqa: E402
 
 print(f"arc24 {arc24_lib.__version__} from {Path(arc24_lib.__file__).parent}")
-config = notebook_parameters(globals(), KaggleRunConfig, ignore=("library_dir", "wheelhouse_dir", "wheels", "report"))
+config = notebook_parameters(globals(), KaggleRunConfig,
+                             ignore=("library_dir", "wheelhouse_dir", "wheels", "report", "challenges", "degraded"))
 
 # %% [markdown]
 # ## Run
@@ -73,18 +98,12 @@ print(summary)
 
 # %% [markdown]
 # ## Check
-# The submission must hold both attempts of every test input; a run that answered no task fails here.
+# The submission must hold both attempts of every test input (else this raises); a run that
+# answered no task fails here, and a push run stops on a backend other than the one asked for.
 
 # %%
-import json  # noqa: E402
-
-from arc24_lib.data import load_dataset  # noqa: E402
-from arc24_lib.submission import validate_submission  # noqa: E402
-
-submission = json.loads(Path(config.submission_path).read_text())
-problems = validate_submission(submission, load_dataset(config.challenges_path, skip_bad=True))
-print(f"{len(submission)} tasks in {config.submission_path}; problems: {problems or 'none'}")
-print(f"answered by the model: {summary['answered']} of {summary['tasks']} tasks, backends {summary['backends_used']}")
+summary = finish_run(config, summary, degraded)
+print(f"{summary['mode']} run: answered by the model {summary['answered']} of {summary['tasks']} tasks "
+      f"({summary['tasks_chosen']} chosen), backends {summary['backends_used']}")
+print(f"degraded: {summary['degraded'] or 'nothing'}")
 print(Path(config.work_dir, "run.log").read_text()[-3000:])
-for warning in check_run(summary):
-    print("WARNING:", warning)

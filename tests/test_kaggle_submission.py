@@ -2,6 +2,8 @@
 
 import json
 import shutil
+import sys
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -10,7 +12,8 @@ from papermill.exceptions import PapermillExecutionError
 from arc24_lib.config import config_from_dict
 from arc24_lib.data import load_builtin, load_dataset, save_dataset
 from arc24_lib.inference.airv import GENERATOR_COST
-from arc24_lib.kaggle_run import KaggleRunConfig, check_run, run_submission
+from arc24_lib.kaggle_install import RERUN_VARIABLE, RunStopped, write_fallback_submission
+from arc24_lib.kaggle_run import KaggleRunConfig, check_run, finish_run, run_submission
 from arc24_lib.kaggle_workers import FAULTS_VARIABLE
 from arc24_lib.notebooks import run_notebook
 from arc24_lib.partitions import smallest_tasks
@@ -36,6 +39,7 @@ def settings(tmp_path, competition, model_path, backend="vllm", max_steps=2, **o
     test_time = {"max_steps": max_steps, "max_seq_len": 2048, "lora_r": 4} if max_steps else None
     values = dict(challenges_path=str(competition), submission_path=str(tmp_path / "working" / "submission.json"),
                   work_dir=str(tmp_path / "working" / "arc24"), model_path=str(model_path), deadline_s=900.0,
+                  run_mode="full", expect_gpu=False,
                   seconds_per_step=0.2, seconds_per_prediction=0.2, test_time=test_time,
                   inference={"backend": backend, "predictions_per_test_input": 2, "max_seq_len": 2048})
     values.update(overrides)
@@ -46,12 +50,20 @@ def run_config(values):
     return config_from_dict(KaggleRunConfig, values)
 
 
-def test_submission_notebook_runs_and_submits_offline(tmp_path, competition, tiny_model_path, monkeypatch):
+def notebook(tmp_path, values, wheelhouse_dir=None):
+    parameters = {**values, "library_dir": str(tmp_path / "no-library"), "wheelhouse_dir": wheelhouse_dir}
+    return run_notebook("kaggle_submission", parameters, tmp_path / "executed", progress_bar=False)
+
+
+def test_a_competition_rerun_goes_on_past_every_problem_and_names_each_in_the_summary(tmp_path, competition,
+                                                                                   tiny_model_path, monkeypatch):
+    # a wheelhouse that is not there, no GPU for a GPU kernel, and vllm asked for where it is not installed
+    monkeypatch.setenv(RERUN_VARIABLE, "True")
     monkeypatch.setenv("KAGGLE_KEY", SECRET)
     monkeypatch.setenv(FAULTS_VARIABLE, "")
-    values = settings(tmp_path, competition, tiny_model_path)
-    parameters = {**values, "library_dir": str(tmp_path / "no-library"), "wheelhouse_dir": str(tmp_path / "none")}
-    executed = run_notebook("kaggle_submission", parameters, tmp_path / "executed", progress_bar=False)
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}:/usr/bin:/bin")  # no nvidia-smi
+    values = settings(tmp_path, competition, tiny_model_path, run_mode="auto", expect_gpu=True)
+    executed = notebook(tmp_path, values, wheelhouse_dir=str(tmp_path / "none"))
     submission = json.loads((tmp_path / "working" / "submission.json").read_text())
     dataset = load_dataset(competition)
     assert validate_submission(submission, dataset) == []
@@ -62,10 +74,77 @@ def test_submission_notebook_runs_and_submits_offline(tmp_path, competition, tin
     assert "vllm is not installed" in log and "falling back to the hf backend" in log
     assert "Traceback" not in log
     notebook_text = executed.read_text()
-    assert "no wheelhouse at" in notebook_text and "answered by the model: 4 of 4 tasks" in notebook_text
+    assert "full run: answered by the model 4 of 4 tasks" in notebook_text  # auto in a rerun: every task
     assert SECRET not in notebook_text and SECRET not in log
+    degraded = json.loads((tmp_path / "working" / "arc24" / "summary.json").read_text())["degraded"]
+    assert "no wheelhouse at" in degraded[0] and "nvidia-smi shows none" in degraded[1]
+    assert "asked for the vllm backend but used ['hf']" in degraded[2]
+    assert degraded[3:] == [next(d for d in degraded if "no answer parsed as a grid" in d)]  # the tiny random model
     outputs = [o for c in nbformat.read(executed, as_version=4).cells for o in c.get("outputs", [])]
-    assert any("problems: none" in o.get("text", "") for o in outputs)
+    assert any("degraded: [\"no wheelhouse at" in o.get("text", "") for o in outputs)
+
+
+@pytest.mark.parametrize("problem", ["wheelhouse", "gpu"])
+def test_a_push_run_stops_before_the_run_on_a_broken_wheelhouse_or_a_missing_gpu(tmp_path, competition,
+                                                                                  tiny_model_path, monkeypatch,
+                                                                                  problem):
+    monkeypatch.delenv(RERUN_VARIABLE, raising=False)
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}:/usr/bin:/bin")  # no nvidia-smi
+    values = settings(tmp_path, competition, tiny_model_path, backend="hf", expect_gpu=problem == "gpu")
+    message = "no wheelhouse at" if problem == "wheelhouse" else "nvidia-smi shows none"
+    with pytest.raises(PapermillExecutionError, match=f"(?s)RunStopped.*{message}"):
+        notebook(tmp_path, values, wheelhouse_dir=str(tmp_path / "none") if problem == "wheelhouse" else None)
+    submission = json.loads((tmp_path / "working" / "submission.json").read_text())
+    assert validate_submission(submission, load_dataset(competition)) == []  # the fallback, written first
+    assert not (tmp_path / "working" / "arc24" / "run.log").exists()  # stopped before any GPU time was spent
+
+
+def test_a_push_run_stops_on_a_backend_fallback_after_writing_its_submission(tmp_path, competition,
+                                                                           tiny_model_path, monkeypatch):
+    monkeypatch.delenv(RERUN_VARIABLE, raising=False)
+    config = run_config(settings(tmp_path, competition, tiny_model_path, backend="vllm", max_steps=0,
+                                 run_mode="smoke", smoke_tasks=1))
+    summary = run_submission(config)  # vllm is not installed here: the hf backend answers
+    assert summary["mode"] == "smoke" and summary["backends_used"] == ["hf"]
+    with pytest.raises(RunStopped, match="asked for the vllm backend but used"):
+        finish_run(config, summary, [])
+    saved = json.loads((tmp_path / "working" / "arc24" / "summary.json").read_text())
+    assert saved["degraded"] == [] and saved["answered"] == 1
+    monkeypatch.setenv(RERUN_VARIABLE, "True")
+    assert "vllm backend" in finish_run(config, summary, [])["degraded"][0]
+
+
+def test_an_invalid_submission_raises(tmp_path, competition, tiny_model_path):
+    config = run_config(settings(tmp_path, competition, tiny_model_path, backend="hf"))
+    submission = write_fallback_submission(competition, config.submission_path)
+    assert submission == 4
+    path = tmp_path / "working" / "submission.json"
+    broken = json.loads(path.read_text())
+    broken.pop(sorted(broken)[0])
+    path.write_text(json.dumps(broken))
+    summary = {"tasks": 4, "answered": 4, "with_grid": 4, "backend": "hf", "backends_used": ["hf"],
+               "worker_deaths": [], "failed": []}
+    with pytest.raises(ValueError, match="would not score"):
+        finish_run(config, summary, [])
+
+
+def test_outside_a_rerun_auto_mode_runs_a_smoke_and_says_so(tmp_path, competition, tiny_model_path, monkeypatch):
+    monkeypatch.delenv(RERUN_VARIABLE, raising=False)
+    monkeypatch.setenv(FAULTS_VARIABLE, "")
+    config = run_config(settings(tmp_path, competition, tiny_model_path, backend="hf", max_steps=0,
+                                 run_mode="auto", smoke_tasks=2, smoke_deadline_s=600.0))
+    assert config.smoke
+    summary = run_submission(config)
+    assert summary["mode"] == "smoke" and summary["tasks"] == 4 and summary["tasks_chosen"] == 2
+    assert summary["tasks_processed"] == 2 and summary["not_run"] == []
+    log = (tmp_path / "working" / "arc24" / "run.log").read_text()
+    assert "SMOKE RUN (run_mode auto, not a competition rerun): 2 of 4 tasks, deadline 600 s" in log
+    submission = json.loads((tmp_path / "working" / "submission.json").read_text())
+    assert validate_submission(submission, load_dataset(competition)) == []  # every task still has entries
+    monkeypatch.setenv(RERUN_VARIABLE, "True")
+    assert not config.smoke and run_config(settings(tmp_path, competition, tiny_model_path, run_mode="smoke")).smoke
+    with pytest.raises(ValueError, match="run_mode is 'quick'"):
+        run_config(settings(tmp_path, competition, tiny_model_path, run_mode="quick"))
 
 
 def test_faults_in_training_and_inference_still_submit_every_task(tmp_path, competition, tiny_model_path,
@@ -145,7 +224,8 @@ def test_the_built_kernel_runs_the_submission_notebook_offline_on_a_gpu(tmp_path
     meta = build_kernel(tmp_path / "kernel", "some-user").metadata
     assert validate_kernel_metadata(meta, tmp_path / "kernel") == []
     assert meta["enable_internet"] is False and meta["enable_gpu"] is True and meta["kernel_type"] == "notebook"
-    assert meta["code_file"] == "kaggle_submission.ipynb" and meta["competition_sources"] == ["arc-prize-2025"]
+    assert meta["code_file"] == "kaggle_submission.ipynb"
+    assert meta["competition_sources"] == ["arc-prize-2026-arc-agi-2"]
     assert meta["machine_shape"] == "NvidiaTeslaT4"
 
 
@@ -167,9 +247,8 @@ def test_a_run_without_any_answer_fails_the_notebook_after_writing_the_fallback(
     # every worker dies before it has a backend: the old notebook finished "successfully" on an all-[[0]] file
     monkeypatch.setenv(FAULTS_VARIABLE, "backend=all")
     values = settings(tmp_path, competition, tiny_model_path, backend="hf", max_worker_restarts=1)
-    parameters = {**values, "library_dir": str(tmp_path / "no-library"), "wheelhouse_dir": str(tmp_path / "none")}
     with pytest.raises(PapermillExecutionError, match="no task of 4 got an answer from the model"):
-        run_notebook("kaggle_submission", parameters, tmp_path / "executed", progress_bar=False)
+        notebook(tmp_path, values)
     submission = json.loads((tmp_path / "working" / "submission.json").read_text())
     assert validate_submission(submission, load_dataset(competition)) == []  # still a valid file to submit
     log = (tmp_path / "working" / "arc24" / "run.log").read_text()

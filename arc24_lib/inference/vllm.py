@@ -202,3 +202,33 @@ class VLLMBackend:
             scores.append(float(sum(position[token].logprob
                                     for position, token in zip(positions, answer, strict=True))))
         return scores
+
+
+def start_check(model_path: str, max_model_len: int = 2048) -> str:
+    """Start the engine on `model_path` and score one short answer, under the model folder's adapter where it
+    has one (the run's LoRA path); returns what was checked. What an install check runs in a fresh process:
+    a torch extension that breaks transformers, or a driver too old for the CUDA build, fails here."""
+    from arc24_lib.models import model_adapter
+
+    backend = VLLMBackend(model_path, max_model_len=max_model_len)
+    try:
+        adapter = model_adapter(model_path)
+        score = backend.score(["1 2\n"], ["3"], adapter)[0]
+        return (f"vLLM engine started on {model_path} ({'GPU' if not on_cpu() else 'CPU'}); one answer scored "
+                f"{score:.2f}" + (f" under the adapter {adapter}" if adapter else ""))
+    finally:
+        backend.close()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m arc24_lib.inference.vllm", description=start_check.__doc__)
+    parser.add_argument("--start-check", metavar="MODEL", required=True, help="a model folder, or `embedded`")
+    parser.add_argument("--max-model-len", type=int, default=2048)
+    args = parser.parse_args(argv)
+    print(start_check(args.start_check, args.max_model_len))
+
+
+if __name__ == "__main__":  # vLLM spawns processes that import the main module again
+    main()
