@@ -9,8 +9,10 @@ of requirements-gpu.txt with vllm and torch swapped for their CPU builds (vllm-c
 other pin is the GPU set's. The model is the embedded SmolLM2 with a LoRA adapter in `adapter/`, as the model
 dataset documents it (PEFT's initialisation: the base model's answers, so this rehearses the path, not skill).
 
-Scenarios, each checked: a clean run; a worker killed mid-run with a deadline that expires mid-run; and a run
-in which no worker gets a backend, which must fail the notebook after writing a valid fallback file.
+Scenarios, each checked: a clean run; a worker killed mid-run with a deadline that expires mid-run; a run
+in which no worker gets a backend, which must fail the notebook after writing a valid fallback file; and two
+push runs (not a competition rerun) that must stop before any task with the fallback on disk: a wheelhouse
+missing a wheel, installed into a fresh kernel, and a kernel that asks for a GPU where nvidia-smi shows none.
 """
 
 from __future__ import annotations
@@ -28,14 +30,18 @@ from pathlib import Path
 from typing import Any
 
 from arc24_lib.kaggle import REPO_ROOT, build_library_dataset, build_model_dataset, build_wheelhouse_dataset
-from arc24_lib.kaggle_install import RERUN_VARIABLE
+from arc24_lib.kaggle_install import CHALLENGES_FILE, COMPETITION, RERUN_VARIABLE
 from arc24_lib.kaggle_wheelhouse import CUDA_BUILDS, KAGGLE_PLATFORMS, pinned_requirements
 
 logger = logging.getLogger(__name__)
-COMPETITION = "arc-prize-2025"
-CHALLENGES_FILE = "arc-agi_test_challenges.json"
 KERNEL_NAME = "arc24-rehearsal"
 OWNER = "rehearsal"
+
+
+# scenario: (faults injected, a competition rerun?); the push runs stop before any task
+SCENARIOS = {"clean": ("", True), "crash_and_deadline": ("crash", True), "no_backend": ("backend=all", True),
+             "broken_wheelhouse": ("", False), "no_gpu": ("", False)}
+BROKEN_WHEEL = "transformers"  # the wheel the broken wheelhouse lacks
 
 
 @dataclass
@@ -53,7 +59,7 @@ class RehearsalConfig:
         "help": "a deadline that expires mid-run: the worker is killed on the first task and replaced (an engine "
                 "start takes ~42 s here), the replacement takes the second (~97 s: two test inputs), and no time "
                 "is left for the third"})
-    scenarios: list[str] = field(default_factory=lambda: ["clean", "crash_and_deadline", "no_backend"])
+    scenarios: list[str] = field(default_factory=lambda: list(SCENARIOS))
 
 
 @dataclass
@@ -143,7 +149,7 @@ def as_uploaded(folder: Path, destination: Path) -> Path:
 
 
 def competition_folder(input_dir: Path, n_tasks: int) -> Any:
-    """/kaggle/input/arc-prize-2025/: the n smallest ARC-AGI-2 evaluation tasks (none of ARC-AGI-1's evaluation
+    """/kaggle/input/<competition>/: the n smallest ARC-AGI-2 evaluation tasks (none of ARC-AGI-1's evaluation
     set, kept aside for measurement) without solutions, and a sample submission. Returns them with solutions."""
     from arc24_lib.data import Dataset, load_builtin, save_dataset
     from arc24_lib.files import write_json_atomic
@@ -180,10 +186,24 @@ def build_input(config: RehearsalConfig, work: Path) -> tuple[Path, Any]:
 
 # --- the kernel: a fresh venv, a network namespace ------------------------------------------------------------
 
-def fresh_kernel(work: Path) -> Path:
+def broken_wheelhouse(wheelhouse: Path, destination: Path) -> Path:
+    """The wheelhouse dataset without its BROKEN_WHEEL wheel (an upload cut short), its other files linked."""
+    shutil.rmtree(destination, ignore_errors=True)
+    destination.mkdir(parents=True)
+    prefix = BROKEN_WHEEL.replace("-", "_") + "-"
+    dropped = [entry.name for entry in wheelhouse.iterdir() if entry.name.lower().startswith(prefix)]
+    if not dropped:
+        raise ValueError(f"{wheelhouse} holds no {BROKEN_WHEEL} wheel to leave out")
+    for entry in wheelhouse.iterdir():
+        if entry.name not in dropped:
+            (destination / entry.name).symlink_to(entry.resolve())
+    return destination
+
+
+def fresh_kernel(work: Path, venv_name: str = "kernel_venv") -> Path:
     """A new venv holding only ipykernel (the rest comes from the datasets), registered as a Jupyter kernel;
     returns the folder to put on JUPYTER_PATH."""
-    venv, jupyter = work / "kernel_venv", work / "jupyter"
+    venv, jupyter = work / venv_name, work / f"jupyter_{venv_name}"
     shutil.rmtree(venv, ignore_errors=True)
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     ipykernel = _pin(REPO_ROOT / "requirements.txt", "ipykernel")
@@ -205,14 +225,16 @@ def network_cut() -> list[str]:
     return []
 
 
-def kernel_environment(work: Path, jupyter: Path, faults: str) -> dict[str, str]:
-    """A clean environment, as in a Kaggle session: no pip configuration (index, find-links), no hub access."""
+def kernel_environment(work: Path, jupyter: Path, faults: str, rerun: bool) -> dict[str, str]:
+    """A clean environment, as in a Kaggle session: no pip configuration (index, find-links), no hub access;
+    `rerun`: Kaggle's competition rerun (every task, problems degrade), else a push run."""
     home = work / "home"
     home.mkdir(parents=True, exist_ok=True)
-    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(home), "LANG": "C.UTF-8", "JUPYTER_PATH": str(jupyter),
-            "PIP_CONFIG_FILE": os.devnull, "PIP_DISABLE_PIP_VERSION_CHECK": "1", "HF_HUB_OFFLINE": "1",
-            "TRANSFORMERS_OFFLINE": "1", "VLLM_CPU_NUM_OF_RESERVED_CPU": "0", "ARC24_INJECT_FAULTS": faults,
-            "PYTHONUNBUFFERED": "1", RERUN_VARIABLE: "True"}  # Kaggle's rerun: every task, problems degrade
+    environment = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(home), "LANG": "C.UTF-8",
+                   "JUPYTER_PATH": str(jupyter), "PIP_CONFIG_FILE": os.devnull, "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+                   "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "VLLM_CPU_NUM_OF_RESERVED_CPU": "0",
+                   "ARC24_INJECT_FAULTS": faults, "PYTHONUNBUFFERED": "1"}
+    return environment | ({RERUN_VARIABLE: "True"} if rerun else {})
 
 
 def run_notebook(work: Path, name: str, parameters: dict[str, Any], environment: dict[str, str],
@@ -258,22 +280,29 @@ def play(name: str, config: RehearsalConfig, work: Path, input_dir: Path, soluti
     from arc24_lib.submission import NO_ANSWER, validate_submission
 
     ids = solutions.task_ids
-    faults = {"clean": "", "crash_and_deadline": f"crash={ids[0]}", "no_backend": "backend=all"}[name]
+    faults, rerun = SCENARIOS[name]
+    faults = f"crash={ids[0]}" if faults == "crash" else faults
     folder = work / name
     shutil.rmtree(folder, ignore_errors=True)
     (folder / "working").mkdir(parents=True)
+    wheelhouse = input_dir / "arc24-wheelhouse"
+    if name == "broken_wheelhouse":
+        wheelhouse = broken_wheelhouse(wheelhouse, folder / "broken-wheelhouse")
+        jupyter = fresh_kernel(work, "kernel_venv_broken")  # a fresh session: nothing installed yet
     parameters = {
         "challenges_path": str(input_dir / COMPETITION / CHALLENGES_FILE),
         "submission_path": str(folder / "working" / "submission.json"), "work_dir": str(folder / "working"),
-        "library_dir": str(input_dir / "arc24-library"), "wheelhouse_dir": str(input_dir / "arc24-wheelhouse"),
-        "model_path": str(input_dir / "arc24-model"), "expect_gpu": False,  # this machine's CPU plays the GPU
+        "library_dir": str(input_dir / "arc24-library"), "wheelhouse_dir": str(wheelhouse),
+        "model_path": str(input_dir / "arc24-model"),
+        "expect_gpu": name == "no_gpu",  # elsewhere this machine's CPU plays the GPU
         "test_time": {"max_seq_len": config.max_seq_len, "max_steps": config.max_steps},
         "inference": {"backend": config.backend, "max_seq_len": config.max_seq_len,
                       "predictions_per_test_input": config.predictions_per_test_input},
         "deadline_s": config.short_deadline_s if name == "crash_and_deadline" else config.deadline_s,
         "seconds_per_step": 8.0, "seconds_per_prediction": 2.0, "seconds_per_score": 0.2, "max_worker_restarts": 1}
     outcome, started = Outcome(name), time.perf_counter()
-    code, executed, output = run_notebook(folder, name, parameters, kernel_environment(work, jupyter, faults), prefix)
+    environment = kernel_environment(work, jupyter, faults, rerun)
+    code, executed, output = run_notebook(folder, name, parameters, environment, prefix)
     outcome.seconds = round(time.perf_counter() - started, 1)
     (folder / "papermill.log").write_text(output)
     log_path = folder / "working" / "run.log"
@@ -293,6 +322,8 @@ def play(name: str, config: RehearsalConfig, work: Path, input_dir: Path, soluti
 
         attempts = {t: [[e["attempt_1"], e["attempt_2"]] for e in entries] for t, entries in submission.items()}
         outcome.figures["metrics"] = evaluate(records, attempts, solutions)["summary"]
+    if not rerun:
+        return stopped(outcome, name, code, output, submission)
     installed = re.search(r"arc24 \S+ from (\S+)", notebook)
     outcome.check(installed is not None and "kernel_venv" in installed.group(1),
                   "arc24_lib is imported from the wheel installed in the kernel's venv, not the checkout")
@@ -308,6 +339,7 @@ def play(name: str, config: RehearsalConfig, work: Path, input_dir: Path, soluti
     outcome.check(f"starting from adapter {input_dir / 'arc24-model' / 'adapter'}" in log,
                   "test-time training starts from the model dataset's adapter/")
     if name == "clean":
+        outcome.check("vLLM's engine starts on" in notebook, "the install check starts vLLM's engine on the model")
         outcome.check(answered == sorted(ids), "the model answered every task")
         grids = {(r["task_id"], r["test_index"]): [] for r in records}
         for record in records:
@@ -324,6 +356,19 @@ def play(name: str, config: RehearsalConfig, work: Path, input_dir: Path, soluti
         outcome.check(ids[1] in answered, "the replacement answered the next task")
         outcome.check("were not run before the deadline" in log and ids[2] not in answered,
                       "the deadline leaves the last task to its fallback, and says so")
+    return outcome
+
+
+def stopped(outcome: Outcome, name: str, code: int, output: str, submission: dict[str, Any]) -> Outcome:
+    """A push run that must stop before any task, naming why, with the fallback submission on disk."""
+    from arc24_lib.submission import NO_ANSWER
+
+    why = {"broken_wheelhouse": f"No matching distribution found for {BROKEN_WHEEL}",
+           "no_gpu": "nvidia-smi shows none"}[name]
+    outcome.check(code != 0 and "RunStopped" in output and why in output,
+                  f"the push run stops, naming the problem ({why!r}; papermill exit code {code})")
+    outcome.check(bool(submission) and all(e["attempt_1"] == NO_ANSWER for entries in submission.values()
+                                           for e in entries), "the fallback submission is on disk")
     return outcome
 
 

@@ -75,9 +75,10 @@ challenges = challenges_path or str(competition_challenges(competition))
 print(f"fallback answers for {write_fallback_submission(challenges, submission_path)} tasks in {submission_path}")
 print("Kaggle's competition rerun: problems are named in the summary and the run goes on" if is_competition_rerun()
       else "a push run: any problem stops the run here")
+degraded = stop_or_degrade(missing_gpu_problems(expect_gpu), [])  # a push run stops before the install
 report = install_wheelhouse(wheelhouse_dir, model_path=model_path)
 print(report)
-degraded = stop_or_degrade(report.problems + missing_gpu_problems(expect_gpu), [])
+degraded = stop_or_degrade(report.problems, degraded)
 
 # %%
 import arc24_lib  # noqa: E402

@@ -329,3 +329,28 @@ def test_the_search_finds_the_same_answers_in_both_backends(hf_backend, vllm_bac
         for a, b in zip(mine, reference, strict=True):
             assert a.text == b.text and abs(a.cumulative_logprob - b.cumulative_logprob) < 1e-3 * a.n_tokens
     assert sum(map(len, theirs)) >= 4
+
+
+def _linked_model(folder: Path, adapter: Path | None = None) -> Path:
+    """The embedded model's files linked into `folder`, with `adapter` as its adapter/ (the model dataset)."""
+    folder.mkdir()
+    for entry in Path(resolve_model_path("embedded")).iterdir():
+        (folder / entry.name).symlink_to(entry.resolve())
+    if adapter is not None:
+        (folder / "adapter").symlink_to(adapter.resolve())
+    return folder
+
+
+def test_the_install_check_starts_the_engine_under_the_adapter_and_names_a_model_it_cannot_start(tmp_path):
+    """Kaggle's install check (kaggle_install.engine_start_problem) in a fresh process: it passes on a model
+    dataset with an adapter, and a weights file cut short (an upload that stopped) is named, not hidden."""
+    from arc24_lib.kaggle_install import engine_start_problem
+
+    assert engine_start_problem(_linked_model(tmp_path / "good", ARC_PRIOR_ADAPTER)) is None
+    broken = _linked_model(tmp_path / "broken")
+    weights = broken / "model.safetensors"
+    content = weights.read_bytes()
+    weights.unlink()
+    weights.write_bytes(content[: len(content) // 3])
+    problem = engine_start_problem(broken, timeout_s=300)
+    assert problem is not None and str(broken) in problem and "does not start" in problem

@@ -1,0 +1,340 @@
+"""Test-time training against this CPU's limit: the matmul roofline, a step's FLOPs and where its time goes.
+
+On the embedded SmolLM2 with the test-time defaults (LoRA on the last `lora_layers` layers, logits only where a
+label is, batch 1) and the first test-time samples of the smallest training tasks:
+(a) fp32 GEMM GFLOP/s here at each matmul shape of a step (torch.mm, this process's threads) and a square
+    2048 GEMM as the machine's peak;
+(b) a step's FLOPs, counted: forward through all layers, backward through the adapted layers only (the frozen
+    weights need no weight gradient, layers below the first adapter need no backward at all), LoRA's own
+    matmuls, the vocabulary projection at the labelled positions and its backward; attention counted causal
+    (half of the T x T products). Its time split by an instrumented loop that does what the Trainer does:
+    collate, forward below the first adapted layer, forward through the adapted layers, lm_head and loss,
+    lm_head backward, layers backward, gradient clipping and AdamW; the Trainer's own step time on the same
+    samples, whose excess over the loop is its overhead (scheduler, callbacks, logging);
+(c) model FLOP utilisation: counted FLOPs / (seconds x peak), and the roofline time of each part (its FLOPs at
+    its GEMM shapes' measured rate) beside its measured time.
+Both tables again with the vocabulary projection cut to the tokens the samples use (and the special ones): the
+ceiling of a reduced vocabulary (issue 37), the same loop on the same samples, the labels mapped to the cut rows.
+Run: .venv/bin/python bench/ttt_roofline.py [--n-tasks 24] [--samples-per-task 2] [--json out.json]
+"""
+
+import argparse
+import itertools
+import json
+import statistics
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
+
+import torch
+
+PARTS = ("collate", "forward frozen layers", "forward adapted layers", "lm_head + loss", "lm_head backward",
+         "layers backward", "clip + AdamW")
+
+
+@dataclass
+class Shapes:
+    """The matmul shapes of one decoder layer and the vocabulary projection, from the model's config."""
+
+    hidden: int
+    intermediate: int
+    kv: int
+    vocab: int
+    layers: int
+
+    @classmethod
+    def of(cls, config) -> "Shapes":
+        kv = config.num_key_value_heads * (config.hidden_size // config.num_attention_heads)
+        return cls(config.hidden_size, config.intermediate_size, kv, config.vocab_size, config.num_hidden_layers)
+
+    def projections(self) -> dict[str, tuple[int, int]]:
+        """(in, out) of each projection of a layer."""
+        h, i, kv = self.hidden, self.intermediate, self.kv
+        return {"q_proj": (h, h), "k_proj": (h, kv), "v_proj": (h, kv), "o_proj": (h, h), "gate_proj": (h, i),
+                "up_proj": (h, i), "down_proj": (i, h)}
+
+
+@dataclass
+class StepFlops:
+    """FLOPs of one test-time step by part (multiply-add = 2 FLOPs)."""
+
+    parts: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def count(cls, shapes: Shapes, tokens: int, labelled: int, adapted: int, lora_r: int,
+              targets: list[str]) -> "StepFlops":
+        proj = shapes.projections()
+        layer = 2 * tokens * sum(a * b for a, b in proj.values())
+        attention = 2 * tokens * tokens * shapes.hidden  # QK^T and AV, causal: half of 2 x 2 T^2 d
+        lora = 2 * tokens * lora_r * sum(sum(proj[name]) for name in targets)
+        head = 2 * labelled * shapes.hidden * shapes.vocab
+        frozen = shapes.layers - adapted
+        return cls({
+            "forward frozen layers": frozen * (layer + attention),
+            "forward adapted layers": adapted * (layer + attention + lora),
+            "lm_head + loss": head,
+            "lm_head backward": head,  # gradient to the hidden states only: lm_head is frozen
+            # gradient to the inputs of every frozen matmul, attention's two products twice, LoRA's A and B
+            # to their inputs and weights
+            "layers backward": adapted * (layer + 2 * attention + 2 * lora),
+        })
+
+    @property
+    def total(self) -> float:
+        return sum(self.parts.values())
+
+
+def gemm_gflops(m: int, k: int, n: int, repeats: int = 5) -> float:
+    """fp32 GFLOP/s of an (m x k) @ (k x n) product here, best of `repeats` after a warm-up."""
+    a, b = torch.randn(m, k), torch.randn(k, n)
+    torch.mm(a, b)
+    best = min(_timed(lambda: torch.mm(a, b)) for _ in range(repeats))
+    return 2 * m * k * n / best / 1e9
+
+
+def _timed(work) -> float:
+    start = time.perf_counter()
+    work()
+    return time.perf_counter() - start
+
+
+def roofline(shapes: Shapes, tokens: int, labelled: int) -> dict[str, float]:
+    """Measured GFLOP/s per matmul shape of a step, forward (x W) and backward (grad x W^T), and the peak."""
+    rates = {"square 2048 (peak)": gemm_gflops(2048, 2048, 2048)}
+    for name, (k, n) in shapes.projections().items():
+        rates[f"{name} forward {tokens}x{k}x{n}"] = gemm_gflops(tokens, k, n)
+        rates[f"{name} backward {tokens}x{n}x{k}"] = gemm_gflops(tokens, n, k)
+    rates[f"lm_head forward {labelled}x{shapes.hidden}x{shapes.vocab}"] = gemm_gflops(labelled, shapes.hidden,
+                                                                                      shapes.vocab)
+    rates[f"lm_head backward {labelled}x{shapes.vocab}x{shapes.hidden}"] = gemm_gflops(labelled, shapes.vocab,
+                                                                                       shapes.hidden)
+    return rates
+
+
+def roofline_seconds(flops: StepFlops, shapes: Shapes, rates: dict[str, float],
+                     kept: int | None = None) -> dict[str, float]:
+    """Each part's FLOPs at the rate its GEMMs reach here (attention and LoRA at the layer's mean rate);
+    `kept`: the vocabulary projection cut to that many tokens."""
+    proj = shapes.projections()
+    weights = {name: a * b for name, (a, b) in proj.items()}
+    def mean_rate(kind: str) -> float:  # FLOP-weighted harmonic mean over the layer's projections
+        seconds = sum(w / next(r for key, r in rates.items() if key.startswith(f"{name} {kind}"))
+                      for name, w in weights.items())
+        return sum(weights.values()) / seconds
+
+    head = next(r for key, r in rates.items() if key.startswith("lm_head forward") and key.endswith(
+        f"x{kept or shapes.vocab}"))
+    head_back = head if kept else next(r for key, r in rates.items() if key.startswith("lm_head backward"))
+    per_part = {"forward frozen layers": mean_rate("forward"), "forward adapted layers": mean_rate("forward"),
+                "lm_head + loss": head, "lm_head backward": head_back, "layers backward": mean_rate("backward")}
+    return {part: flops.parts[part] / (per_part[part] * 1e9) for part in flops.parts}
+
+
+class Clock:
+    """Named stopwatch laps; `first_adapted` hooks the first adapted layer so the forward splits there."""
+
+    def __init__(self):
+        self.seconds: dict[str, list[float]] = defaultdict(list)
+        self.mark = time.perf_counter()
+
+    def lap(self, part: str) -> None:
+        now = time.perf_counter()
+        self.seconds[part].append(now - self.mark)
+        self.mark = now
+
+
+def reduced_head(head: torch.nn.Linear, kept: torch.Tensor) -> tuple[torch.nn.Linear, torch.Tensor]:
+    """The vocabulary projection cut to the `kept` token ids, and the map from a full id to its row (-1: cut)."""
+    sliced = torch.nn.Linear(head.in_features, len(kept), bias=False)
+    sliced.weight = torch.nn.Parameter(head.weight.detach()[kept].clone(), requires_grad=False)
+    rows = torch.full((head.out_features,), -1, dtype=torch.long)
+    rows[kept] = torch.arange(len(kept))
+    return sliced, rows
+
+
+def instrumented_steps(model, samples: list[dict], pad_token_id: int, config, warmup: int,
+                       kept: torch.Tensor | None = None) -> dict[str, float]:
+    """Mean seconds per part over the steps after `warmup`, one sample per step (the test-time default);
+    `kept`: the vocabulary projection cut to these token ids (the labels mapped to their rows)."""
+    import torch.nn.functional as F
+
+    from arc24_lib.samples import IGNORE_INDEX, PadCollator, with_labelled_logits_only
+
+    causal_lm = model.get_base_model()
+    body, head = causal_lm.model, causal_lm.lm_head
+    rows = None
+    if kept is not None:
+        head, rows = reduced_head(head, kept)
+    first_adapted = body.layers[causal_lm.config.num_hidden_layers - config.lora_layers]
+    clock = Clock()
+    first_adapted.register_forward_pre_hook(lambda module, args: clock.lap("forward frozen layers"))
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(parameters, lr=config.learning_rate, weight_decay=config.weight_decay)
+    collate = PadCollator(pad_token_id)
+    model.train()
+    for step, sample in enumerate(samples):
+        if step == warmup:
+            clock.seconds.clear()
+        clock.mark = time.perf_counter()
+        batch = with_labelled_logits_only(collate([sample]))
+        clock.lap("collate")
+        hidden = body(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+        clock.lap("forward adapted layers")
+        detached = hidden.detach().requires_grad_()
+        logits = head(detached[:, batch["logits_to_keep"]])
+        targets = batch["shift_labels"].flatten()
+        if rows is not None:
+            targets = torch.where(targets == IGNORE_INDEX, targets, rows[targets.clamp(min=0)])
+        loss = F.cross_entropy(logits.float().flatten(0, 1), targets, ignore_index=IGNORE_INDEX)
+        clock.lap("lm_head + loss")
+        loss.backward()
+        clock.lap("lm_head backward")
+        hidden.backward(detached.grad)
+        clock.lap("layers backward")
+        torch.nn.utils.clip_grad_norm_(parameters, config.max_grad_norm)
+        optimizer.step()
+        optimizer.zero_grad()
+        clock.lap("clip + AdamW")
+    return {part: statistics.mean(clock.seconds[part]) for part in PARTS}
+
+
+def trainer_step_seconds(model, tokenizer, samples: list[dict], config, warmup: int, folder: str) -> float:
+    """Mean seconds between the library Trainer's step ends (make_trainer, as test-time training runs it: data,
+    step, scheduler, callbacks, logging) over the same samples in the same order as the loop, after warm-up."""
+    from transformers import TrainerCallback
+
+    from arc24_lib.training import make_trainer, training_arguments
+
+    class InOrder(torch.utils.data.IterableDataset):
+        def __iter__(self):
+            return iter(samples)
+
+    class StepClock(TrainerCallback):
+        def __init__(self):
+            self.ends = []
+
+        def on_step_end(self, args, state, control, **kwargs):
+            self.ends.append(time.perf_counter())
+
+    clock = StepClock()
+    args = training_arguments(config, folder, "cpu", disable_tqdm=True, max_steps=len(samples))
+    make_trainer(model, tokenizer, args, InOrder(), callbacks=[clock]).train()
+    ends = clock.ends[warmup - 1:]
+    return (ends[-1] - ends[0]) / (len(ends) - 1)
+
+
+def lora_forward_seconds(model, samples: list[dict], pad_token_id: int, warmup: int) -> tuple[float, float]:
+    """Mean seconds of the decoder's forward (no graph) with the adapters and without: LoRA's own share."""
+    from arc24_lib.samples import PadCollator
+
+    body, collate, seconds = model.get_base_model().model, PadCollator(pad_token_id), ([], [])
+    with torch.no_grad():
+        for step, sample in enumerate(samples):
+            batch = collate([sample])
+            for with_lora, times in ((True, seconds[0]), (False, seconds[1])):
+                start = time.perf_counter()
+                if with_lora:
+                    body(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+                else:
+                    with model.disable_adapter():
+                        body(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+                if step >= warmup:
+                    times.append(time.perf_counter() - start)
+    return statistics.mean(seconds[0]), statistics.mean(seconds[1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n-tasks", type=int, default=24, help="the smallest training tasks by cell count")
+    parser.add_argument("--samples-per-task", type=int, default=2)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--json", default=None, help="also write the figures here")
+    args = parser.parse_args()
+
+    import tempfile
+
+    from arc24_lib.data import load_builtin
+    from arc24_lib.encoders import parse_encoder
+    from arc24_lib.models import load_tokenizer
+    from arc24_lib.partitions import leave_one_out, smallest_tasks
+    from arc24_lib.samples import SampleSource, TrainingSamples
+    from arc24_lib.test_time import TestTimeConfig
+    from arc24_lib.training import prepare_model
+
+    torch.manual_seed(0)
+    config = TestTimeConfig(device="cpu")
+    tokenizer = load_tokenizer(config.model_path)
+    samples = []
+    for task in smallest_tasks(load_builtin("arc-agi-1/training"), args.n_tasks):
+        stream = TrainingSamples([SampleSource(leave_one_out(task), config.prompt_version)],
+                                 parse_encoder(config.grid_encoder), tokenizer, config.max_seq_len,
+                                 config.random_seed, config.augmentation, config.problem_augmentation_config(),
+                                 max_skips=200, label_shown_grids=config.label_shown_grids)
+        samples += list(itertools.islice(iter(stream), args.samples_per_task))
+    timed = samples[args.warmup:]
+    tokens = round(statistics.mean(len(s["input_ids"]) for s in timed))
+    labelled = round(statistics.mean(sum(label != -100 for label in s["labels"][1:]) for s in timed))
+    model = prepare_model(config, "cpu")
+    full = Shapes.of(model.config)
+    kept = torch.tensor(sorted({i for s in samples for i in s["input_ids"]} | set(tokenizer.all_special_ids)))
+    rates = roofline(full, tokens, labelled)
+    rates[f"lm_head forward {labelled}x{full.hidden}x{len(kept)}"] = gemm_gflops(labelled, full.hidden, len(kept))
+    peak = rates["square 2048 (peak)"]
+    arms = {}
+    for arm, shapes, arm_kept in (("full vocabulary", full, None),
+                                  (f"vocabulary cut to {len(kept)} tokens", replace(full, vocab=len(kept)), kept)):
+        flops = [StepFlops.count(shapes, len(s["input_ids"]), sum(label != -100 for label in s["labels"][1:]),
+                                 config.lora_layers, config.lora_r, config.lora_target_modules) for s in timed]
+        mean_flops = StepFlops({p: statistics.mean(f.parts[p] for f in flops) for p in flops[0].parts})
+        arms[arm] = {"flops": mean_flops.parts,
+                     "seconds": instrumented_steps(model, samples, tokenizer.pad_token_id, config, args.warmup,
+                                                   arm_kept),
+                     "roofline_seconds": roofline_seconds(mean_flops, full, rates, len(kept) if arm_kept
+                                                          is not None else None)}
+    with_lora, without = lora_forward_seconds(model, samples, tokenizer.pad_token_id, args.warmup)
+    with tempfile.TemporaryDirectory() as folder:
+        trainer = trainer_step_seconds(prepare_model(config, "cpu"), tokenizer, samples, config, args.warmup, folder)
+
+    print(f"{len(timed)} timed test-time samples of the {args.n_tasks} smallest training tasks: {tokens} tokens, "
+          f"{labelled} labelled on average; LoRA r={config.lora_r} on the last {config.lora_layers} of "
+          f"{full.layers} layers; {torch.get_num_threads()} threads, fp32\n")
+    print("| matmul (m x k x n) | GFLOP/s |\n|---|---|")
+    for name, rate in rates.items():
+        print(f"| {name} | {rate:.1f} |")
+    for arm, figures in arms.items():
+        print_parts(arm, figures, peak, trainer if arm == "full vocabulary" else None)
+    proj = full.projections().values()
+    lora_share = config.lora_r * sum(map(sum, proj)) * config.lora_layers / (sum(a * b for a, b in proj) * full.layers)
+    print(f"\ndecoder forward without a graph: {with_lora:.3f} s with the adapters, {without:.3f} s without "
+          f"(LoRA's matmuls are {lora_share:.1%} of the layers' FLOPs)")
+    before, after = (sum(a["seconds"].values()) for a in arms.values())
+    print(f"\nsteps/s: Trainer {1 / trainer:.3f}; instrumented loop {1 / before:.3f} with the full vocabulary, "
+          f"{1 / after:.3f} cut ({before / after:.2f}x)")
+    if args.json:
+        with open(args.json, "w") as out:
+            json.dump({"tokens": tokens, "labelled": labelled, "kept_tokens": len(kept), "rates": rates,
+                       "peak": peak, "arms": arms, "trainer_step_s": trainer,
+                       "forward_no_graph_s": {"with_lora": with_lora, "without": without}}, out, indent=2)
+
+
+def print_parts(arm: str, figures: dict, peak: float, trainer: float | None) -> None:
+    """One arm's table: FLOPs, seconds and roofline seconds by part; the Trainer's step beside the loop."""
+    parts, flops, limits = figures["seconds"], figures["flops"], figures["roofline_seconds"]
+    loop, total, limit_total = sum(parts.values()), sum(flops.values()) / 1e9, sum(limits.values())
+    print(f"\n{arm}\n\n| part | GFLOP | s/step | GFLOP/s | share of the step | roofline s | measured / roofline |")
+    print("|---|---|---|---|---|---|---|")
+    for part in PARTS:
+        gflop, limit = flops.get(part, 0.0) / 1e9, limits.get(part)
+        print(f"| {part} | {gflop:.2f} | {parts[part]:.3f} | {f'{gflop / parts[part]:.1f}' if gflop else '-'} | "
+              f"{parts[part] / loop:.0%} | {f'{limit:.3f}' if limit else '-'} | "
+              f"{f'{parts[part] / limit:.1f}x' if limit else '-'} |")
+    print(f"| instrumented loop | {total:.2f} | {loop:.3f} | {total / loop:.1f} | 100% | {limit_total:.3f} | "
+          f"{loop / limit_total:.1f}x |")
+    if trainer is not None:
+        print(f"| library Trainer step | {total:.2f} | {trainer:.3f} | {total / trainer:.1f} | {trainer / loop:.0%} "
+              "| | |")
+    print(f"\nmodel FLOP utilisation against the square-GEMM peak ({peak:.1f} GFLOP/s): loop {total / loop / peak:.1%}"
+          + (f", Trainer {total / trainer / peak:.1%}" if trainer else ""))
+
+if __name__ == "__main__":
+    main()
