@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 # wheelhouse installed (the image's own torchcodec, or PyPI builds beside a CPU torch) breaks
 # `import transformers`, so it is removed; matching builds stay.
 TORCH_EXTENSIONS = ("torchvision", "torchaudio", "torchcodec")
-VERIFIED_IMPORTS = ("numpy", "torch", "transformers", "peft", "trl")
+VERIFIED_IMPORTS = ("numpy", "torch", "transformers", "peft")
 _CPYTHON_TAG = re.compile(r"-cp(\d)(\d+)-cp\d+[a-z]*-")  # a wheel built for one CPython: ...-cp312-cp312-...
 WHEELHOUSE_FILE = "wheelhouse.json"  # what the wheels need of the machine (kaggle.build_wheelhouse_dataset)
 RERUN_VARIABLE = "KAGGLE_IS_COMPETITION_RERUN"  # Kaggle sets it when it reruns a notebook on the hidden tasks
