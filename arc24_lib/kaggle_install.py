@@ -67,24 +67,25 @@ def stop_or_degrade(problems: list[str], degraded: list[str]) -> list[str]:
     return degraded
 
 
+def fallback_entries(task: object) -> list[dict[str, list[list[int]]]]:
+    """Both attempts [[0]] (submission.NO_ANSWER) for every test input of a task as read from JSON; one entry
+    where its test list cannot be read."""
+    tests = task.get("test") if isinstance(task, dict) else None
+    count = len(tests) if isinstance(tests, list) and tests else 1
+    return [{"attempt_1": [[0]], "attempt_2": [[0]]} for _ in range(count)]
+
+
 def write_fallback_submission(challenges_path: str | Path, submission_path: str | Path) -> int:
-    """A valid submission.json before anything is installed: [[0]] for both attempts of every test input of
-    every task (a task whose test list cannot be read gets one entry). Returns the number of tasks."""
+    """A valid submission.json before anything is installed: fallback answers for every test input of every
+    task. Returns the number of tasks."""
+    from arc24_lib.files import write_json_atomic  # standard library only
+
     challenges = json.loads(Path(challenges_path).read_text(encoding="utf-8-sig"))
     if not isinstance(challenges, dict):
         raise ValueError(f"{challenges_path}: a challenges file maps task ids to tasks, not "
                          f"{type(challenges).__name__}")
-    submission = {}
-    for task_id, task in challenges.items():
-        tests = task.get("test") if isinstance(task, dict) else None
-        count = len(tests) if isinstance(tests, list) and tests else 1
-        submission[task_id] = [{"attempt_1": [[0]], "attempt_2": [[0]]} for _ in range(count)]
-    path = Path(submission_path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(submission))
-    partial.replace(path)
-    return len(submission)
+    write_json_atomic({task_id: fallback_entries(task) for task_id, task in challenges.items()}, submission_path)
+    return len(challenges)
 
 
 @dataclass(frozen=True)

@@ -38,8 +38,8 @@ KERNEL_NAME = "arc24-rehearsal"
 OWNER = "rehearsal"
 
 
-# scenario: (faults injected, a competition rerun?); the push runs stop before any task
-SCENARIOS = {"clean": ("", True), "crash_and_deadline": ("crash", True), "no_backend": ("backend=all", True),
+# scenario: (faults injected, {first}: the first task's id; a competition rerun?); the push runs stop before any task
+SCENARIOS = {"clean": ("", True), "crash_and_deadline": ("crash={first}", True), "no_backend": ("backend=all", True),
              "broken_wheelhouse": ("", False), "no_gpu": ("", False)}
 BROKEN_WHEEL = "transformers"  # the wheel the broken wheelhouse lacks
 
@@ -281,7 +281,7 @@ def play(name: str, config: RehearsalConfig, work: Path, input_dir: Path, soluti
 
     ids = solutions.task_ids
     faults, rerun = SCENARIOS[name]
-    faults = f"crash={ids[0]}" if faults == "crash" else faults
+    faults = faults.format(first=ids[0])
     folder = work / name
     shutil.rmtree(folder, ignore_errors=True)
     (folder / "working").mkdir(parents=True)

@@ -25,7 +25,13 @@ from arc24_lib.data import ARCDataError, Dataset, load_dataset, read_json
 from arc24_lib.files import JsonlWriter, read_records, remove_leftovers, write_json_atomic
 from arc24_lib.inference.airv import InferenceConfig
 from arc24_lib.inference.records import SCORES_FILE, read_scores
-from arc24_lib.kaggle_install import COMPETITION, competition_challenges, is_competition_rerun, stop_or_degrade
+from arc24_lib.kaggle_install import (
+    COMPETITION,
+    competition_challenges,
+    fallback_entries,
+    is_competition_rerun,
+    stop_or_degrade,
+)
 from arc24_lib.kaggle_workers import (
     POLL_S,
     InjectedFault,
@@ -205,8 +211,6 @@ def build_backend(config: KaggleRunConfig, worker: int) -> tuple[str, Any]:
 def fallback_submission(config: KaggleRunConfig) -> Dataset:
     """Load the challenges (skipping bad tasks) and write a valid submission at once: fallback answers, and
     the answers of a run this one resumes (predictions already in the work folder)."""
-    from arc24_lib.submission import ATTEMPT_KEYS, NO_ANSWER
-
     dataset = load_dataset(config.challenges, skip_bad=True)
     for rejected in dataset.rejected:  # no task of a file that cannot be read at all can be answered
         if rejected.task_id is None:
@@ -214,9 +218,7 @@ def fallback_submission(config: KaggleRunConfig) -> Dataset:
     raw = read_json(Path(config.challenges)) if dataset.rejected else {}
     unreadable = {}
     for rejected in dataset.rejected:  # a task we cannot read still needs entries
-        tests = raw.get(rejected.task_id, {}).get("test") if isinstance(raw.get(rejected.task_id), dict) else None
-        count = len(tests) if isinstance(tests, list) and tests else 1
-        unreadable[rejected.task_id] = [dict.fromkeys(ATTEMPT_KEYS, NO_ANSWER) for _ in range(count)]
+        unreadable[rejected.task_id] = fallback_entries(raw.get(rejected.task_id))
         logger.error("task %s cannot be read (%s); it gets fallback answers", rejected.task_id, rejected.problem)
     remove_leftovers(config.submission_path)  # from a rewrite killed midway in a run this one resumes
     submission = rewrite_submission(config, dataset, unreadable)

@@ -125,20 +125,27 @@ def budget_callback(config: TestTimeConfig, start: float | None = None) -> Any:
     return WithinBudget()
 
 
-def _train_adapter(tasks: list[Task], name: str, config: TestTimeConfig, tokenizer: Any, device: str,
-                   output_dir: Path) -> dict[str, Any]:
-    """Train one adapter on the leave-one-out forms of `tasks`; save it and return its result."""
+def task_samples(tasks: list[Task], config: TestTimeConfig, tokenizer: Any) -> Any:
+    """The seeded stream of augmented samples test-time training draws from: the leave-one-out forms of
+    `tasks` under `config`'s prompt, encoder, length and augmentation."""
     from arc24_lib.encoders import parse_encoder
     from arc24_lib.partitions import leave_one_out
     from arc24_lib.samples import SampleSource, TrainingSamples
+
+    forms = [form for task in tasks for form in leave_one_out(task)]
+    return TrainingSamples([SampleSource(forms, config.prompt_version)], parse_encoder(config.grid_encoder),
+                           tokenizer, config.max_seq_len, config.random_seed, config.augmentation,
+                           config.problem_augmentation_config(), max_skips=200,
+                           label_shown_grids=config.label_shown_grids)
+
+
+def _train_adapter(tasks: list[Task], name: str, config: TestTimeConfig, tokenizer: Any, device: str,
+                   output_dir: Path) -> dict[str, Any]:
+    """Train one adapter on the leave-one-out forms of `tasks`; save it and return its result."""
     from arc24_lib.training import make_trainer, prepare_model, training_arguments
 
     start = time.perf_counter()
-    forms = [form for task in tasks for form in leave_one_out(task)]
-    samples = TrainingSamples([SampleSource(forms, config.prompt_version)], parse_encoder(config.grid_encoder),
-                              tokenizer, config.max_seq_len, config.random_seed, config.augmentation,
-                              config.problem_augmentation_config(), max_skips=200,
-                              label_shown_grids=config.label_shown_grids)
+    samples = task_samples(tasks, config, tokenizer)
     stopper = budget_callback(config, start)  # the budget counts the setup too
     args = training_arguments(config, output_dir / "trainer", device, disable_tqdm=True)
     trainer = make_trainer(prepare_model(config, device), tokenizer, args, samples, callbacks=[stopper],

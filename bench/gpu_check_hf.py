@@ -69,14 +69,9 @@ def sample_tokens(task, config, tokenizer, n: int = 16) -> float:
     """Mean tokens of the first `n` test-time samples the training draws for `task` (same seed, same samples)."""
     import itertools
 
-    from arc24_lib.encoders import parse_encoder
-    from arc24_lib.partitions import leave_one_out
-    from arc24_lib.samples import SampleSource, TrainingSamples
+    from arc24_lib.test_time import task_samples
 
-    samples = TrainingSamples([SampleSource(leave_one_out(task), config.prompt_version)],
-                              parse_encoder(config.grid_encoder), tokenizer, config.max_seq_len, config.random_seed,
-                              config.augmentation, config.problem_augmentation_config(), max_skips=200,
-                              label_shown_grids=config.label_shown_grids)
+    samples = task_samples([task], config, tokenizer)
     lengths = [len(sample["input_ids"]) for sample in itertools.islice(iter(samples), n)]
     return sum(lengths) / len(lengths)
 

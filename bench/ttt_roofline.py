@@ -256,11 +256,9 @@ def main() -> None:
     import tempfile
 
     from arc24_lib.data import load_builtin
-    from arc24_lib.encoders import parse_encoder
     from arc24_lib.models import load_tokenizer
-    from arc24_lib.partitions import leave_one_out, smallest_tasks
-    from arc24_lib.samples import SampleSource, TrainingSamples
-    from arc24_lib.test_time import TestTimeConfig
+    from arc24_lib.partitions import smallest_tasks
+    from arc24_lib.test_time import TestTimeConfig, task_samples
     from arc24_lib.training import prepare_model
 
     torch.manual_seed(0)
@@ -268,11 +266,7 @@ def main() -> None:
     tokenizer = load_tokenizer(config.model_path)
     samples = []
     for task in smallest_tasks(load_builtin("arc-agi-1/training"), args.n_tasks):
-        stream = TrainingSamples([SampleSource(leave_one_out(task), config.prompt_version)],
-                                 parse_encoder(config.grid_encoder), tokenizer, config.max_seq_len,
-                                 config.random_seed, config.augmentation, config.problem_augmentation_config(),
-                                 max_skips=200, label_shown_grids=config.label_shown_grids)
-        samples += list(itertools.islice(iter(stream), args.samples_per_task))
+        samples += list(itertools.islice(iter(task_samples([task], config, tokenizer)), args.samples_per_task))
     timed = samples[args.warmup:]
     tokens = round(statistics.mean(len(s["input_ids"]) for s in timed))
     labelled = round(statistics.mean(sum(label != -100 for label in s["labels"][1:]) for s in timed))

@@ -14,6 +14,7 @@ from arc24_lib.kaggle_install import (
     WHEELHOUSE_FILE,
     RunStopped,
     competition_challenges,
+    fallback_entries,
     install_wheelhouse,
     missing_gpu_problems,
     nvidia_gpus,
@@ -25,6 +26,14 @@ from arc24_lib.kaggle_rehearsal import as_uploaded, stand_in_requirements
 from arc24_lib.kaggle_wheelhouse import CUDA_BUILDS, cuda_needs, pinned_requirements, resolve_wheelhouse
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_fallback_entries_are_the_submission_modules_no_answer_for_every_test_input():
+    from arc24_lib.submission import ATTEMPT_KEYS, NO_ANSWER
+
+    assert fallback_entries({"test": [{}, {}]}) == [dict.fromkeys(ATTEMPT_KEYS, NO_ANSWER)] * 2
+    assert fallback_entries({"test": "unreadable"}) == fallback_entries(None) == [dict.fromkeys(ATTEMPT_KEYS,
+                                                                                              NO_ANSWER)]
 
 
 def test_the_wheelhouse_python_is_read_from_its_wheels(tmp_path):
