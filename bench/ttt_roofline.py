@@ -98,40 +98,39 @@ def _timed(work) -> float:
     return time.perf_counter() - start
 
 
-def roofline(shapes: Shapes, tokens: int, labelled: int) -> dict[str, float]:
-    """Measured GFLOP/s per matmul shape of a step, forward (x W) and backward (grad x W^T), and the peak."""
-    rates = {"square 2048 (peak)": gemm_gflops(2048, 2048, 2048)}
+PEAK = ("square 2048", "peak")
+
+
+def roofline(shapes: Shapes, tokens: int, labelled: int, kept: int) -> dict[tuple[str, str], tuple[str, float]]:
+    """(matmul, direction) -> (its m x k x n, measured GFLOP/s): each projection forward (x W) and backward
+    (grad x W^T), lm_head full and cut to `kept` rows, and a square GEMM as the peak."""
+    gemms = {PEAK: (2048, 2048, 2048)}
     for name, (k, n) in shapes.projections().items():
-        rates[f"{name} forward {tokens}x{k}x{n}"] = gemm_gflops(tokens, k, n)
-        rates[f"{name} backward {tokens}x{n}x{k}"] = gemm_gflops(tokens, n, k)
-    rates[f"lm_head forward {labelled}x{shapes.hidden}x{shapes.vocab}"] = gemm_gflops(labelled, shapes.hidden,
-                                                                                      shapes.vocab)
-    rates[f"lm_head backward {labelled}x{shapes.vocab}x{shapes.hidden}"] = gemm_gflops(labelled, shapes.vocab,
-                                                                                       shapes.hidden)
-    return rates
+        gemms[name, "forward"], gemms[name, "backward"] = (tokens, k, n), (tokens, n, k)
+    gemms["lm_head", "forward"] = (labelled, shapes.hidden, shapes.vocab)
+    gemms["lm_head", "backward"] = (labelled, shapes.vocab, shapes.hidden)
+    gemms["lm_head cut", "forward"] = (labelled, shapes.hidden, kept)
+    return {key: ("x".join(map(str, shape)), gemm_gflops(*shape)) for key, shape in gemms.items()}
 
 
-def roofline_seconds(flops: StepFlops, shapes: Shapes, rates: dict[str, float],
-                     kept: int | None = None) -> dict[str, float]:
+def roofline_seconds(flops: StepFlops, shapes: Shapes, rates: dict[tuple[str, str], tuple[str, float]],
+                     cut: bool = False) -> dict[str, float]:
     """Each part's FLOPs at the rate its GEMMs reach here (attention and LoRA at the layer's mean rate);
-    `kept`: the vocabulary projection cut to that many tokens."""
-    proj = shapes.projections()
-    weights = {name: a * b for name, (a, b) in proj.items()}
-    def mean_rate(kind: str) -> float:  # FLOP-weighted harmonic mean over the layer's projections
-        seconds = sum(w / next(r for key, r in rates.items() if key.startswith(f"{name} {kind}"))
-                      for name, w in weights.items())
-        return sum(weights.values()) / seconds
+    `cut`: the vocabulary projection cut to the kept tokens."""
+    weights = {name: a * b for name, (a, b) in shapes.projections().items()}
 
-    head = next(r for key, r in rates.items() if key.startswith("lm_head forward") and key.endswith(
-        f"x{kept or shapes.vocab}"))
-    head_back = head if kept else next(r for key, r in rates.items() if key.startswith("lm_head backward"))
+    def mean_rate(kind: str) -> float:  # FLOP-weighted harmonic mean over the layer's projections
+        return sum(weights.values()) / sum(w / rates[name, kind][1] for name, w in weights.items())
+
+    head = rates["lm_head cut" if cut else "lm_head", "forward"][1]
+    head_back = head if cut else rates["lm_head", "backward"][1]
     per_part = {"forward frozen layers": mean_rate("forward"), "forward adapted layers": mean_rate("forward"),
                 "lm_head + loss": head, "lm_head backward": head_back, "layers backward": mean_rate("backward")}
     return {part: flops.parts[part] / (per_part[part] * 1e9) for part in flops.parts}
 
 
 class Clock:
-    """Named stopwatch laps; `first_adapted` hooks the first adapted layer so the forward splits there."""
+    """Named stopwatch laps: `lap(part)` adds the time since the last lap to `part`."""
 
     def __init__(self):
         self.seconds: dict[str, list[float]] = defaultdict(list)
@@ -273,9 +272,8 @@ def main() -> None:
     model = prepare_model(config, "cpu")
     full = Shapes.of(model.config)
     kept = torch.tensor(sorted({i for s in samples for i in s["input_ids"]} | set(tokenizer.all_special_ids)))
-    rates = roofline(full, tokens, labelled)
-    rates[f"lm_head forward {labelled}x{full.hidden}x{len(kept)}"] = gemm_gflops(labelled, full.hidden, len(kept))
-    peak = rates["square 2048 (peak)"]
+    rates = roofline(full, tokens, labelled, len(kept))
+    peak = rates[PEAK][1]
     settings = {"full vocabulary": (full, None),
                 f"vocabulary cut to {len(kept)} tokens": (replace(full, vocab=len(kept)), kept)}
     arms, timings = {}, defaultdict(list)
@@ -290,8 +288,7 @@ def main() -> None:
         arms[arm] = {"flops": mean_flops.parts,
                      "seconds": {part: statistics.mean(t[part] for t in timings[arm]) for part in PARTS},
                      "loop_seconds_per_repeat": [sum(t.values()) for t in timings[arm]],
-                     "roofline_seconds": roofline_seconds(mean_flops, full, rates, len(kept) if arm_kept
-                                                          is not None else None)}
+                     "roofline_seconds": roofline_seconds(mean_flops, full, rates, cut=arm_kept is not None)}
     with_lora, without = lora_forward_seconds(model, samples, tokenizer.pad_token_id, args.warmup)
     with tempfile.TemporaryDirectory() as folder:
         trainer = trainer_step_seconds(prepare_model(config, "cpu"), tokenizer, samples, config, args.warmup, folder)
@@ -300,8 +297,8 @@ def main() -> None:
           f"{labelled} labelled on average; LoRA r={config.lora_r} on the last {config.lora_layers} of "
           f"{full.layers} layers; {torch.get_num_threads()} threads, fp32\n")
     print("| matmul (m x k x n) | GFLOP/s |\n|---|---|")
-    for name, rate in rates.items():
-        print(f"| {name} | {rate:.1f} |")
+    for (name, kind), (shape, rate) in rates.items():
+        print(f"| {name} {kind} {shape} | {rate:.1f} |")
     for arm, figures in arms.items():
         print_parts(arm, figures, peak, trainer if arm == "full vocabulary" else None)
     proj = full.projections().values()
@@ -315,7 +312,8 @@ def main() -> None:
                                                        strict=True)) + ")")
     if args.json:
         with open(args.json, "w") as out:
-            json.dump({"tokens": tokens, "labelled": labelled, "kept_tokens": len(kept), "rates": rates,
+            json.dump({"tokens": tokens, "labelled": labelled, "kept_tokens": len(kept),
+                       "rates": {f"{name} {kind} {shape}": rate for (name, kind), (shape, rate) in rates.items()},
                        "peak": peak, "arms": arms, "trainer_step_s": trainer,
                        "forward_no_graph_s": {"with_lora": with_lora, "without": without}}, out, indent=2)
 
