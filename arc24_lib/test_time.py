@@ -8,6 +8,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -142,17 +143,24 @@ def task_samples(tasks: list[Task], config: TestTimeConfig, tokenizer: Any) -> A
 def _train_adapter(tasks: list[Task], name: str, config: TestTimeConfig, tokenizer: Any, device: str,
                    output_dir: Path) -> dict[str, Any]:
     """Train one adapter on the leave-one-out forms of `tasks`; save it and return its result."""
-    from arc24_lib.training import make_trainer, prepare_model, training_arguments
+    from arc24_lib.training import kept_vocabulary, make_trainer, prepare_model, training_arguments
+    from arc24_lib.vocabulary import KeptRows, cut_head, save_vocabulary
 
     start = time.perf_counter()
     samples = task_samples(tasks, config, tokenizer)
     stopper = budget_callback(config, start)  # the budget counts the setup too
     args = training_arguments(config, output_dir / "trainer", device, disable_tqdm=True)
-    trainer = make_trainer(prepare_model(config, device), tokenizer, args, samples, callbacks=[stopper],
-                           lr_multiplier=budget_lr_multiplier(config, start))
-    mean_loss = trainer.train().training_loss
+    model = prepare_model(config, device)
+    kept = kept_vocabulary(config, tokenizer, [config.prompt_version])
+    rows = None if kept is None else KeptRows(kept, model.config.vocab_size, tokenizer)
+    trainer = make_trainer(model, tokenizer, args, samples, callbacks=[stopper],
+                           lr_multiplier=budget_lr_multiplier(config, start), rows=rows)
+    with cut_head(model, rows) if rows is not None else nullcontext():
+        mean_loss = trainer.train().training_loss
     trainer.model.save_pretrained(output_dir)
     tokenizer.save_pretrained(output_dir)
+    if kept is not None:
+        save_vocabulary(kept, output_dir)
     # the logged losses, or the run's mean loss when it ended before the first log
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry] or [mean_loss]
     return {"task_id": name, "status": "trained", "stop_reason": stopper.reason, "steps": trainer.state.global_step,

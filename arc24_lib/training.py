@@ -16,6 +16,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,9 @@ class TrainingOptions:
     report_to: list[str] = field(default_factory=list, metadata={"help": "tensorboard and/or wandb"})
     label_shown_grids: bool = field(default=False, metadata={
         "help": "put the loss on the train outputs shown in the prompt as well as on the answer"})
+    reduced_vocabulary: bool = field(default=False, metadata={
+        "help": "LoRA only: the loss over the tokens the encoder and prompt can write (arc24_lib.vocabulary), "
+                "the vocabulary projection cut to them; saved beside the adapter, inference keeps to them"})
     # --- LoRA ---
     use_lora: bool = field(default=True, metadata={"help": "train a LoRA adapter; false: all weights"})
     lora_r: int = field(default=32, metadata={"help": "LoRA rank"})
@@ -88,6 +92,8 @@ class TrainingOptions:
         if self.batch_size % (self.per_device_train_batch_size * n_processes()):
             raise ValueError(f"batch_size {self.batch_size} must be a multiple of per_device_train_batch_size "
                              f"{self.per_device_train_batch_size} × {n_processes()} processes")
+        if self.reduced_vocabulary and not self.use_lora:
+            raise ValueError("reduced_vocabulary needs use_lora=True: full fine-tuning trains the lm_head it cuts")
         if self.adapter_path and not self.use_lora:
             raise ValueError("adapter_path needs use_lora=True (or merge the adapter first with merge_adapter)")
         if self.max_steps < 1 or self.max_seq_len < 16:
@@ -218,10 +224,12 @@ def cpu_has_bf16() -> bool:
 
 
 def make_trainer(model: Any, tokenizer: Any, args: Any, train_dataset: Any, eval_dataset: Any = None,
-                 callbacks: list[Any] | None = None, lr_multiplier: Callable[[int], float] | None = None) -> Any:
+                 callbacks: list[Any] | None = None, lr_multiplier: Callable[[int], float] | None = None,
+                 rows: Any = None) -> Any:
     """A transformers Trainer wired with our padding collator that computes logits only where a
     label is (same loss, less work); the tokenizer is saved with checkpoints. `lr_multiplier`
-    (step -> share of the peak rate) replaces `args.lr_scheduler_type` when given."""
+    (step -> share of the peak rate) replaces `args.lr_scheduler_type` when given. `rows`
+    (vocabulary.KeptRows): the labels as rows of a cut vocabulary projection (train inside cut_head)."""
     from torch.optim.lr_scheduler import LambdaLR
     from transformers import Trainer
 
@@ -229,7 +237,10 @@ def make_trainer(model: Any, tokenizer: Any, args: Any, train_dataset: Any, eval
 
     class LabelledLogitsTrainer(Trainer):
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            return super().compute_loss(model, with_labelled_logits_only(inputs), return_outputs, num_items_in_batch)
+            inputs = with_labelled_logits_only(inputs)
+            if rows is not None:
+                inputs["shift_labels"] = rows.rows(inputs["shift_labels"])
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
 
         def create_scheduler(self, num_training_steps, optimizer=None):
             if lr_multiplier is None or self.lr_scheduler is not None:
@@ -240,6 +251,18 @@ def make_trainer(model: Any, tokenizer: Any, args: Any, train_dataset: Any, eval
     return LabelledLogitsTrainer(model=model, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset,
                                  data_collator=PadCollator(tokenizer.pad_token_id), processing_class=tokenizer,
                                  callbacks=callbacks)
+
+
+def kept_vocabulary(options: TrainingOptions, tokenizer: Any, prompt_versions: list[str]) -> tuple[int, ...] | None:
+    """The token ids a reduced-vocabulary run keeps (every prompt version's), None for the full vocabulary."""
+    if not options.reduced_vocabulary:
+        return None
+    from arc24_lib.encoders import parse_encoder
+    from arc24_lib.vocabulary import answer_vocabulary
+
+    encoder = parse_encoder(options.grid_encoder)
+    return tuple(sorted({token for version in prompt_versions
+                         for token in answer_vocabulary(tokenizer, encoder, version)}))
 
 
 def answer_loss(model: Any, samples: list[dict[str, list[int]]], pad_token_id: int, batch_size: int = 4) -> float:
@@ -284,6 +307,7 @@ def fine_tune(config: FineTuningConfig, callbacks: list[Any] | None = None) -> d
     from arc24_lib.encoders import parse_encoder
     from arc24_lib.models import default_device, load_tokenizer
     from arc24_lib.samples import SampleSource, TrainingSamples, fixed_samples
+    from arc24_lib.vocabulary import KeptRows, cut_head, save_vocabulary
 
     start = time.perf_counter()
     output_dir = Path(config.output_dir)
@@ -313,12 +337,18 @@ def fine_tune(config: FineTuningConfig, callbacks: list[Any] | None = None) -> d
     args = training_arguments(config, output_dir, device, lr_scheduler_type=config.lr_scheduler_type,
                               warmup_steps=config.warmup_ratio, save_strategy="steps", save_steps=config.save_steps,
                               save_total_limit=config.save_total_limit, **eval_args)
-    trainer = make_trainer(prepare_model(config, device), tokenizer, args, samples, eval_samples, callbacks)
+    model = prepare_model(config, device)
+    kept = kept_vocabulary(config, tokenizer, [version for _, version in config.train_datasets])
+    rows = None if kept is None else KeptRows(kept, model.config.vocab_size, tokenizer)
+    trainer = make_trainer(model, tokenizer, args, samples, eval_samples, callbacks, rows=rows)
     checkpoint = _last_checkpoint(output_dir) if config.resume else None
     if checkpoint:
         logger.info("resuming from %s", checkpoint)
-    result = trainer.train(resume_from_checkpoint=checkpoint)
+    with cut_head(model, rows) if rows is not None else nullcontext():
+        result = trainer.train(resume_from_checkpoint=checkpoint)
     trainer.save_model(str(output_dir))  # the Trainer writes from the main process only
+    if kept is not None and is_main_process():
+        save_vocabulary(kept, output_dir)
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
     summary = {"global_step": trainer.state.global_step, "resumed_from": checkpoint, "processes": n_processes(),
                "train_loss": result.training_loss, "last_logged_loss": losses[-1] if losses else None,

@@ -198,12 +198,17 @@ def instrumented_steps(model, samples: list[dict], pad_token_id: int, config, wa
     return {part: statistics.mean(clock.seconds[part]) for part in PARTS}
 
 
-def trainer_step_seconds(model, tokenizer, samples: list[dict], config, warmup: int, folder: str) -> float:
+def trainer_step_seconds(model, tokenizer, samples: list[dict], config, warmup: int, folder: str,
+                         rows=None) -> float:
     """Mean seconds between the library Trainer's step ends (make_trainer, as test-time training runs it: data,
-    step, scheduler, callbacks, logging) over the same samples in the same order as the loop, after warm-up."""
+    step, scheduler, callbacks, logging) over the same samples in the same order as the loop, after warm-up.
+    `rows`: the library's reduced vocabulary (vocabulary.KeptRows), as reduced_vocabulary=True trains."""
+    from contextlib import nullcontext
+
     from transformers import TrainerCallback
 
     from arc24_lib.training import make_trainer, training_arguments
+    from arc24_lib.vocabulary import cut_head
 
     class InOrder(torch.utils.data.IterableDataset):
         def __iter__(self):
@@ -218,7 +223,9 @@ def trainer_step_seconds(model, tokenizer, samples: list[dict], config, warmup: 
 
     clock = StepClock()
     args = training_arguments(config, folder, "cpu", disable_tqdm=True, max_steps=len(samples))
-    make_trainer(model, tokenizer, args, InOrder(), callbacks=[clock]).train()
+    trainer = make_trainer(model, tokenizer, args, InOrder(), callbacks=[clock], rows=rows)
+    with cut_head(model, rows) if rows is not None else nullcontext():
+        trainer.train()
     ends = clock.ends[warmup - 1:]
     return (ends[-1] - ends[0]) / (len(ends) - 1)
 
@@ -271,7 +278,13 @@ def main() -> None:
     labelled = round(statistics.mean(sum(label != -100 for label in s["labels"][1:]) for s in timed))
     model = prepare_model(config, "cpu")
     full = Shapes.of(model.config)
-    kept = torch.tensor(sorted({i for s in samples for i in s["input_ids"]} | set(tokenizer.all_special_ids)))
+    from arc24_lib.training import kept_vocabulary
+    from arc24_lib.vocabulary import KeptRows
+
+    rows = KeptRows(kept_vocabulary(replace(config, reduced_vocabulary=True), tokenizer, [config.prompt_version]),
+                    model.config.vocab_size, tokenizer)
+    kept = rows.kept  # the library's reduced vocabulary (arc24_lib.vocabulary)
+    assert {i for s in samples for i in s["labels"] if i != -100} <= set(kept.tolist()), "a label outside the set"
     rates = roofline(full, tokens, labelled, len(kept))
     peak = rates[PEAK][1]
     settings = {"full vocabulary": (full, None),
@@ -290,8 +303,14 @@ def main() -> None:
                      "loop_seconds_per_repeat": [sum(t.values()) for t in timings[arm]],
                      "roofline_seconds": roofline_seconds(mean_flops, full, rates, cut=arm_kept is not None)}
     with_lora, without = lora_forward_seconds(model, samples, tokenizer.pad_token_id, args.warmup)
-    with tempfile.TemporaryDirectory() as folder:
-        trainer = trainer_step_seconds(prepare_model(config, "cpu"), tokenizer, samples, config, args.warmup, folder)
+    trainer_steps = defaultdict(list)  # the library's Trainer, full and reduced vocabulary in turn
+    for _ in range(args.repeats):
+        for arm, arm_rows in (("full", None), ("reduced", rows)):
+            with tempfile.TemporaryDirectory() as folder:
+                trainer_steps[arm].append(trainer_step_seconds(prepare_model(config, "cpu"), tokenizer, samples,
+                                                               config, args.warmup, folder, arm_rows))
+    trainer = statistics.mean(trainer_steps["full"])
+    trainer_reduced = statistics.mean(trainer_steps["reduced"])
 
     print(f"{len(timed)} timed test-time samples of the {args.n_tasks} smallest training tasks: {tokens} tokens, "
           f"{labelled} labelled on average; LoRA r={config.lora_r} on the last {config.lora_layers} of "
@@ -306,7 +325,10 @@ def main() -> None:
     print(f"\ndecoder forward without a graph: {with_lora:.3f} s with the adapters, {without:.3f} s without "
           f"(LoRA's matmuls are {lora_share:.1%} of the layers' FLOPs)")
     before, after = (sum(a["seconds"].values()) for a in arms.values())
-    print(f"\nsteps/s: Trainer {1 / trainer:.3f}; instrumented loop {1 / before:.3f} with the full vocabulary, "
+    print(f"\nsteps/s: library Trainer {1 / trainer:.3f} full vocabulary, {1 / trainer_reduced:.3f} with "
+          f"reduced_vocabulary ({trainer / trainer_reduced:.2f}x; per pass: "
+          + ", ".join(f"{x / y:.2f}x" for x, y in zip(trainer_steps["full"], trainer_steps["reduced"], strict=True))
+          + f"); instrumented loop {1 / before:.3f} with the full vocabulary, "
           f"{1 / after:.3f} cut ({before / after:.2f}x; per pass: "
           + ", ".join(f"{x / y:.2f}x" for x, y in zip(*(a["loop_seconds_per_repeat"] for a in arms.values()),
                                                        strict=True)) + ")")
@@ -314,7 +336,7 @@ def main() -> None:
         with open(args.json, "w") as out:
             json.dump({"tokens": tokens, "labelled": labelled, "kept_tokens": len(kept),
                        "rates": {f"{name} {kind} {shape}": rate for (name, kind), (shape, rate) in rates.items()},
-                       "peak": peak, "arms": arms, "trainer_step_s": trainer,
+                       "peak": peak, "arms": arms, "trainer_step_s": trainer_steps,
                        "forward_no_graph_s": {"with_lora": with_lora, "without": without}}, out, indent=2)
 
 

@@ -214,9 +214,11 @@ def test_airv_with_the_search_records_every_answer_scores_them_and_resumes(tmp_p
     assert sorted(resumed, key=key) == sorted(full, key=key)
 
 
-def greedy_rollouts(model, top: int):
+def greedy_rollouts(model, top: int, kept_mask=None):
     """An engine for vllm_search.search_rounds made of the model itself: each request decoded greedily from
-    its prompt and path, no cache, with the top log-probabilities (and the chosen token's) at every step."""
+    its prompt and path, no cache, with the top log-probabilities (and the chosen token's) at every step.
+    `kept_mask` (0 kept, -inf cut): the choice among the kept tokens, the log-probabilities the whole
+    vocabulary's, as vLLM gives them with allowed_token_ids."""
     def run(requests):
         results = []
         for prompt, path, max_tokens in requests:
@@ -224,7 +226,7 @@ def greedy_rollouts(model, top: int):
             for _ in range(max_tokens):
                 logprobs = next_logprobs(model, ids)
                 values, index = logprobs.topk(min(top, VOCAB))
-                token = int(logprobs.argmax())
+                token = int((logprobs if kept_mask is None else logprobs + kept_mask).argmax())
                 steps.append({int(i): float(v) for v, i in zip(values, index, strict=True)} |
                              {token: float(logprobs[token])})
                 tokens.append(token)

@@ -354,3 +354,31 @@ def test_the_install_check_starts_the_engine_under_the_adapter_and_names_a_model
     weights.write_bytes(content[: len(content) // 3])
     problem = engine_start_problem(broken, timeout_s=300)
     assert problem is not None and str(broken) in problem and "does not start" in problem
+
+
+def test_a_reduced_vocabulary_beside_the_adapter_restricts_both_backends_alike(hf_backend, vllm_backend, tasks,
+                                                                               tmp_path):
+    """The ARC-prior adapter with a kept set saved beside it that cuts the colour 0 (arc24_lib.vocabulary): with no
+    shape hold, both backends choose among the kept tokens alone, greedy and in the search, and agree."""
+    from arc24_lib.vocabulary import answer_vocabulary, save_vocabulary
+
+    adapter = tmp_path / "adapter"
+    shutil.copytree(ARC_PRIOR_ADAPTER, adapter)
+    zero = hf_backend.tokenizer.convert_tokens_to_ids("0")
+    kept = set(answer_vocabulary(hf_backend.tokenizer, ENCODER, DEFAULT_PROMPT_VERSION)) - {zero}
+    save_vocabulary(sorted(kept), adapter)
+    plan = [p for task in tasks for p in plan_predictions(task.without_solutions(), CONFIG, ENCODER,
+                                                          hf_backend.tokenizer)[:2]]
+    prompts, limits = [p.prompt for p in plan], [p.max_new_tokens for p in plan]
+    free = GenerationConfig(max_new_tokens=max(limits))
+    full = hf_backend.generate(prompts, free, str(ARC_PRIOR_ADAPTER), limits)
+    assert any(zero in g.token_ids for g in full)  # the cut matters
+    hf, vllm = (backend.generate(prompts, free, str(adapter), limits) for backend in (hf_backend, vllm_backend))
+    assert [g.token_ids for g in vllm] == [g.token_ids for g in hf]
+    assert all(set(g.token_ids) <= kept for g in hf)
+    assert [g.cumulative_logprob for g in vllm] == pytest.approx([g.cumulative_logprob for g in hf], abs=1e-3 * 40)
+    search = SearchConfig(min_prob=0.02, max_candidates=4)
+    theirs = hf_backend.search(prompts[:4], free, search, str(adapter), limits[:4])
+    ours = vllm_backend.search(prompts[:4], free, search, str(adapter), limits[:4])
+    assert [[a.token_ids for a in found] for found in ours] == [[a.token_ids for a in found] for found in theirs]
+    assert all(set(a.token_ids) <= kept for found in theirs for a in found)

@@ -67,12 +67,15 @@ class _PromptSearch:
         self.found: list[Found] = []
         self.explored = 0
 
-    def expand(self, logprobs: torch.Tensor, hold: ShapeHold | None) -> None:
-        """Push the children of the current path above the threshold, best on top."""
+    def expand(self, logprobs: torch.Tensor, hold: ShapeHold | None, kept_mask: torch.Tensor | None) -> None:
+        """Push the children of the current path above the threshold, best on top. Where the hold leaves
+        the choice free, a reduced vocabulary's `kept_mask` (0 kept, -inf cut) drops the other tokens."""
         parent = self.path_search[-1] if self.path_search else 0.0
         search = logprobs
         allowed = hold.allowed(self.path) if hold is not None else None
-        if allowed is not None:
+        if allowed is None and kept_mask is not None:
+            search = logprobs + kept_mask
+        elif allowed is not None:
             index = torch.tensor(allowed)
             search = torch.full_like(logprobs, -math.inf)
             search[index] = logprobs[index] - torch.logsumexp(logprobs[index], dim=0)
@@ -105,7 +108,8 @@ class _PromptSearch:
 
 @torch.no_grad()
 def search_batch(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor, limits: list[int],
-                 config: SearchConfig, eos: int, hold: ShapeHold | None = None) -> list[list[Found]]:
+                 config: SearchConfig, eos: int, hold: ShapeHold | None = None,
+                 kept_mask: torch.Tensor | None = None) -> list[list[Found]]:
     """Depth-first search after each left-padded prompt of a batch; per prompt, its answers in the
     order found (the greedy answer first when it is above the threshold). `limits` caps each
     answer's tokens, the end token included."""
@@ -119,7 +123,7 @@ def search_batch(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tens
     prompt_lengths = attention_mask.sum(-1).tolist()
     searches = [_PromptSearch(limit, config, eos) for limit in limits]
     for search, row_logits in zip(searches, torch.log_softmax(logits.float(), dim=-1), strict=True):
-        search.expand(row_logits, hold)
+        search.expand(row_logits, hold, kept_mask)
     rows = list(range(len(limits)))  # which prompt each row of the cache belongs to
     width = attention_mask.shape[1]  # cache columns: the prompts, then one per step
     while True:
@@ -142,6 +146,6 @@ def search_batch(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tens
                        use_cache=True).logits[:, -1]
         for row, row_logits in zip(rows, torch.log_softmax(logits.float(), dim=-1), strict=True):
             searches[row].path_columns.append(width)
-            searches[row].expand(row_logits, hold)
+            searches[row].expand(row_logits, hold, kept_mask)
         width += 1
     return [search.found for search in searches]

@@ -13,6 +13,7 @@ from arc24_lib.inference.backend import Generation, GenerationConfig, SearchConf
 from arc24_lib.inference.dfs import as_generation, search_batch
 from arc24_lib.inference.shape_hold import ShapeHold, ShapeHolds
 from arc24_lib.models import default_device, load_model, load_tokenizer
+from arc24_lib.vocabulary import load_vocabulary
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +29,7 @@ class HFBackend:
         self.model = load_model(model_path, device=self.device, dtype=dtype).eval()
         self.batch_size = batch_size
         self.adapter_path: str | None = None
+        self.kept_mask: torch.Tensor | None = None  # 0 on the adapter's kept tokens, -inf elsewhere
         self.holds = ShapeHolds(self.tokenizer)
 
     def _use_adapter(self, adapter_path: str | Path | None) -> None:
@@ -42,6 +44,7 @@ class HFBackend:
         if adapter_path is not None:
             self.model = PeftModel.from_pretrained(self.model, adapter_path).eval()
         self.adapter_path = adapter_path
+        self.kept_mask = kept_mask(load_vocabulary(adapter_path), self.model.config.vocab_size, self.device)
 
     def generate(self, prompts: Sequence[str], config: GenerationConfig, adapter_path: str | None = None,
                  max_new_tokens: Sequence[int] | None = None) -> list[Generation]:
@@ -57,7 +60,8 @@ class HFBackend:
 
         def search_prompts(batch: list[str], limits: list[int]) -> list[list[Generation]]:
             inputs = self.tokenizer(batch, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
-            found = search_batch(self.model, inputs["input_ids"], inputs["attention_mask"], limits, search, eos, hold)
+            found = search_batch(self.model, inputs["input_ids"], inputs["attention_mask"], limits, search, eos, hold,
+                                 self.kept_mask)
             return [[as_generation(answer, self.tokenizer) for answer in answers] for answers in found]
 
         return self._by_length(prompts, config, adapter_path, max_new_tokens, search_prompts)
@@ -126,7 +130,8 @@ class HFBackend:
 
         torch.manual_seed(config.seed)
         prompt_length = inputs["input_ids"].shape[1]
-        processors = LogitsProcessorList([_HeldShape(prompt_length, hold)] if hold else [])
+        processors = LogitsProcessorList([*([_KeptTokens(self.kept_mask)] if self.kept_mask is not None else []),
+                                          *([_HeldShape(prompt_length, hold)] if hold else [])])
         output = self.model.generate(
             **inputs, max_new_tokens=max(limits), do_sample=sampling,
             temperature=config.temperature if sampling else None, top_p=config.top_p if sampling else None,
@@ -143,7 +148,8 @@ class HFBackend:
                       hold: ShapeHold | None = None) -> list[Generation]:
         """Greedy decoding with a KV cache that drops each row as soon as it ends, so short answers
         free the batch instead of being padded until the longest one ends. With a `hold`, each
-        choice is the best of the tokens it allows; log-probabilities stay the model's own."""
+        choice is the best of the tokens it allows, elsewhere the best of the adapter's kept tokens
+        (a reduced vocabulary); log-probabilities stay the model's own."""
         from transformers import DynamicCache
 
         eos = self.tokenizer.eos_token_id
@@ -159,7 +165,7 @@ class HFBackend:
         n_new = 0
         while True:
             step_logprobs = torch.log_softmax(logits.float(), dim=-1)
-            chosen = step_logprobs.argmax(dim=-1)  # (rows,)
+            chosen = (step_logprobs if self.kept_mask is None else step_logprobs + self.kept_mask).argmax(dim=-1)
             for index, row in enumerate(rows.tolist() if hold else []):
                 allowed = hold.allowed(tokens[row])
                 if allowed is not None:
@@ -192,6 +198,25 @@ class HFBackend:
         text_ids = ids[:-1] if ids and ids[-1] == eos else ids
         return Generation(text=self.tokenizer.decode(text_ids, skip_special_tokens=True), token_ids=ids,
                           cumulative_logprob=float(logprobs[:end].sum()), n_tokens=len(ids))
+
+
+def kept_mask(kept: tuple[int, ...] | None, vocab_size: int, device: str) -> torch.Tensor | None:
+    """0 on the kept token ids and -inf elsewhere, to add to logits; None for the full vocabulary."""
+    if kept is None:
+        return None
+    mask = torch.full((vocab_size,), float("-inf"), device=device)
+    mask[list(kept)] = 0.0
+    return mask
+
+
+class _KeptTokens:
+    """A logits processor that leaves only a reduced vocabulary's tokens."""
+
+    def __init__(self, mask: torch.Tensor):
+        self.mask = mask
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        return scores + self.mask
 
 
 class _HeldShape:

@@ -19,6 +19,7 @@ from arc24_lib.inference.backend import Generation, GenerationConfig, SearchConf
 from arc24_lib.inference.shape_hold import ShapeHolds
 from arc24_lib.inference.vllm_search import MAX_SEARCH_LOGPROBS
 from arc24_lib.models import check_context, load_tokenizer, resolve_model_path
+from arc24_lib.vocabulary import load_vocabulary
 
 logger = logging.getLogger(__name__)
 
@@ -130,9 +131,10 @@ class VLLMBackend:
 
         extra = self._hold_args(config)
         limits = answer_limits(len(prompts), config, max_new_tokens)
+        kept = load_vocabulary(adapter_path)  # a reduced vocabulary's tokens, None: all
         params = [SamplingParams(temperature=config.temperature, top_p=config.top_p, max_tokens=limit,
                                  seed=config.seed if config.temperature > 0 else None, logprobs=0,
-                                 extra_args=extra or None)
+                                 extra_args=extra or None, allowed_token_ids=list(kept) if kept else None)
                   for limit in limits]
         outputs = self.llm.generate([{"prompt_token_ids": ids} for ids in self._prompt_ids(prompts)], params,
                                     lora_request=self._lora_request(adapter_path), use_tqdm=False)
@@ -161,17 +163,19 @@ class VLLMBackend:
         limits = answer_limits(len(prompts), config, max_new_tokens)
         hold = self.holds.get(config.shape_hold_encoder)
         lora = self._lora_request(adapter_path)
+        kept = load_vocabulary(adapter_path)
 
         def rollouts(requests: list[tuple[list[int], tuple[int, ...], int]]) -> list[tuple[list[int], list[dict]]]:
             params = [SamplingParams(temperature=0.0, max_tokens=n, logprobs=top,
-                                     extra_args=self._hold_args(config, path) or None) for _, path, n in requests]
+                                     extra_args=self._hold_args(config, path) or None,
+                                     allowed_token_ids=list(kept) if kept else None) for _, path, n in requests]
             outputs = self.llm.generate([{"prompt_token_ids": [*prompt, *path]} for prompt, path, _ in requests],
                                         params, lora_request=lora, use_tqdm=False)
             return [(list(o.outputs[0].token_ids), [{token: entry.logprob for token, entry in step.items()}
                                                     for step in o.outputs[0].logprobs]) for o in outputs]
 
         searches = search_rounds(rollouts, self._prompt_ids(prompts), limits, search, self.tokenizer.eos_token_id,
-                                 hold)
+                                 hold, kept)
         inexact = sum(s.inexact_steps for s in searches)
         if inexact:
             logger.warning("search: %d held steps had colours outside the top %d log-probabilities", inexact, top)

@@ -51,6 +51,7 @@ class RolloutSearch:
     config: SearchConfig
     eos: int
     hold: ShapeHold | None
+    kept: frozenset[int] | None = None  # a reduced vocabulary: the tokens a free step may take
     stack: list[Pending] = field(default_factory=lambda: [Pending((), 0.0, 0.0)])
     found: list[Found] = field(default_factory=list)
     explored: int = 0
@@ -96,7 +97,8 @@ class RolloutSearch:
         """(token, search log-probability, model log-probability) of the returned tokens after `path`."""
         allowed = self.hold.allowed(path) if self.hold is not None else None
         if allowed is None:
-            return [(token, logprob, logprob) for token, logprob in raw.items()]
+            return [(token, logprob, logprob) for token, logprob in raw.items()
+                    if self.kept is None or token in self.kept]
         present = [token for token in allowed if token in raw]
         self.inexact_steps += len(present) < len(allowed)
         total = math.log(sum(math.exp(raw[token]) for token in present)) if present else 0.0
@@ -104,10 +106,12 @@ class RolloutSearch:
 
 
 def search_rounds(engine_generate: Any, prompt_ids: list[list[int]], limits: list[int], config: SearchConfig,
-                  eos: int, hold: ShapeHold | None) -> list[RolloutSearch]:
+                  eos: int, hold: ShapeHold | None, kept: tuple[int, ...] | None = None) -> list[RolloutSearch]:
     """Run every prompt's search; `engine_generate(requests)` takes (prompt token ids, path, max new tokens)
-    per request and returns (token ids, per step {token id: log-probability}) per request."""
-    searches = [RolloutSearch(limit, config, eos, hold) for limit in limits]
+    per request and returns (token ids, per step {token id: log-probability}) per request. `kept`: a reduced
+    vocabulary, the only tokens a step the hold leaves free may take (the engine must keep to it too)."""
+    kept_set = frozenset(kept) if kept else None
+    searches = [RolloutSearch(limit, config, eos, hold, kept_set) for limit in limits]
     while True:
         branches = [(index, search.next_branch()) for index, search in enumerate(searches)]
         branches = [(index, branch) for index, branch in branches if branch is not None]
