@@ -1,10 +1,11 @@
 """Notebook support: checked papermill parameters and running a notebook headless (K1).
 
 Each notebook in `notebooks/` starts with a cell tagged `parameters`: the notebook's own
-settings, then any field of its stage config (`TestTimeConfig` for 03, ...) that differs from
-the library's default. The cell after it calls `bind_parameters` (or `notebook_parameters` where
-there is no stage config), which rejects a misspelled name or a value of the wrong type with a
-clear message. `run_notebook` executes a notebook with papermill:
+settings, then only the fields of its stage config (`TestTimeConfig` for 03, ...) it changes from
+the library's defaults; any other field may be set beside them (or by papermill). The cell after
+it calls `bind_parameters` (or `notebook_parameters` where there is no stage config), which fills
+in the defaults and rejects a misspelled name or a value of the wrong type with a clear message.
+`run_notebook` executes a notebook with papermill:
 
     python -m arc24_lib.notebooks 03_test_time_fine_tuning -p max_steps 50 -p output_dir outputs/nb
 """
@@ -75,16 +76,22 @@ def _cell_values(namespace: dict[str, Any], ignore: tuple[str, ...]) -> dict[str
             and not isinstance(value, types.ModuleType | types.FunctionType | type)}
 
 
+def _check_required(cls: type, values: dict[str, Any]) -> None:
+    """ValueError naming the fields of `cls` without a default that the cell does not set."""
+    missing = sorted(f.name for f in dataclasses.fields(cls) if f.name not in values
+                     and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
+    if missing:
+        raise ValueError(f"{cls.__name__}: the parameters cell does not set {', '.join(missing)}")
+
+
 def notebook_parameters(namespace: dict[str, Any], cls: type, ignore: tuple[str, ...] = ()) -> Any:
-    """The notebook's parameters as a checked dataclass; unknown names and wrong types raise ValueError.
+    """The notebook's parameters as a checked dataclass: what the cell (or papermill) set, `cls`'s
+    defaults for the rest; unknown names and wrong types raise ValueError.
 
     `ignore` names variables of the notebook's own that are not fields of `cls`.
     """
     values = _cell_values(namespace, ignore)
-    known = {f.name for f in dataclasses.fields(cls)}
-    missing = sorted(known - set(values))
-    if missing:
-        raise ValueError(f"{cls.__name__}: the parameters cell does not set {', '.join(missing)}")
+    _check_required(cls, values)
     return config_from_dict(cls, values)
 
 
@@ -99,9 +106,7 @@ def bind_parameters(namespace: dict[str, Any], own: type, stage: type,
     values = _cell_values(namespace, ())
     own_names = [f.name for f in dataclasses.fields(own)]
     stage_names = [f.name for f in dataclasses.fields(stage)]
-    missing = sorted(set(own_names) - set(values))
-    if missing:
-        raise ValueError(f"{own.__name__}: the parameters cell does not set {', '.join(missing)}")
+    _check_required(own, values)
     stage_values = {name: value for name, value in values.items() if name not in own_names}
     unknown = sorted(set(stage_values) - set(stage_names))
     if unknown:
@@ -109,7 +114,8 @@ def bind_parameters(namespace: dict[str, Any], own: type, stage: type,
     clash = sorted(set(stage_values) & set(fixed))
     if clash:
         raise ValueError(f"{', '.join(clash)}: set by the notebook itself, not a parameter")
-    return config_from_dict(own, {name: values[name] for name in own_names}), config_from_dict(stage, stage_values)
+    return (config_from_dict(own, {name: values[name] for name in own_names if name in values}),
+            config_from_dict(stage, stage_values))
 
 
 def parameters_cell(name: str) -> dict[str, Any]:

@@ -37,7 +37,7 @@ class TestTimeConfig(TrainingOptions):
     max_steps: int = field(default=1000, metadata={
         "help": "optimizer steps per task at most; on a CPU the time budget ends a task first"})
     learning_rate: float = field(default=1e-3, metadata={"help": "peak learning rate"})
-    batch_size: int = field(default=1, metadata={"help": "samples per optimizer step"})
+    samples_per_step: int = field(default=1, metadata={"help": "samples per optimizer step"})
     lora_layers: int | None = field(default=15, metadata={
         "help": "adapters on the last this many decoder layers only (half of SmolLM2-135M's 30: faster steps); "
                 "None, or a model with fewer layers: all layers"})
@@ -46,6 +46,10 @@ class TestTimeConfig(TrainingOptions):
         "help": "seconds of a task's training, setup included; it stops before a step that would end later"})
     label_shown_grids: bool = field(default=True, metadata={
         "help": "loss on the train outputs shown in the prompt too, so each step trains on several grids"})
+    reduced_vocabulary: bool = field(default=True, metadata={
+        "help": "the loss over the few dozen tokens the encoder and prompt can write (arc24_lib.vocabulary), the "
+                "vocabulary projection cut to them (bench/README.md: 7% more steps in the budget); saved beside "
+                "each adapter, inference keeps to them; LoRA only"})
     augmentation: AugmentationConfig = field(default_factory=per_task_augmentation, metadata={
         "help": "task augmentations of every sample; inference with these adapters follows them"})
     early_stop_loss: float | None = field(default=None, metadata={

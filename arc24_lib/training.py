@@ -6,7 +6,7 @@ which on a machine without GPUs starts CPU processes over gloo; its `--cpu` woul
         --max_steps 1000 --output_dir outputs/ft
     accelerate launch --multi_gpu --num_processes 2 -m arc24_lib.training ...
 Under several processes each takes its own share of every batch of the one sample stream, so
-`batch_size` stays the effective batch and the samples are those a single process would train on.
+`samples_per_step` stays the effective batch and the samples are those a single process would train on.
 """
 
 from __future__ import annotations
@@ -57,7 +57,8 @@ class TrainingOptions:
     learning_rate: float = field(default=1e-4, metadata={"help": "peak learning rate"})
     weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay"})
     max_grad_norm: float = field(default=1.0, metadata={"help": "gradient clipping norm"})
-    batch_size: int = field(default=16, metadata={"help": "effective batch: samples per optimizer step"})
+    samples_per_step: int = field(default=16, metadata={
+        "help": "samples per optimizer step (the effective batch, over gradient accumulation and processes)"})
     per_device_train_batch_size: int = field(default=1, metadata={"help": "samples per forward pass"})
     gradient_checkpointing: bool = field(default=False, metadata={"help": "trade compute for memory"})
     mixed_precision: str = field(default="auto", metadata={
@@ -70,7 +71,8 @@ class TrainingOptions:
         "help": "put the loss on the train outputs shown in the prompt as well as on the answer"})
     reduced_vocabulary: bool = field(default=False, metadata={
         "help": "LoRA only: the loss over the tokens the encoder and prompt can write (arc24_lib.vocabulary), "
-                "the vocabulary projection cut to them; saved beside the adapter, inference keeps to them"})
+                "the vocabulary projection cut to them; saved beside the adapter, inference keeps to them "
+                "(test-time training's default; fine-tuning's is unmeasured)"})
     # --- LoRA ---
     use_lora: bool = field(default=True, metadata={"help": "train a LoRA adapter; false: all weights"})
     lora_r: int = field(default=32, metadata={"help": "LoRA rank"})
@@ -89,11 +91,13 @@ class TrainingOptions:
         "help": "chance a sample transforms only its inputs or outputs (A2)"})
 
     def __post_init__(self) -> None:
-        if self.batch_size % (self.per_device_train_batch_size * n_processes()):
-            raise ValueError(f"batch_size {self.batch_size} must be a multiple of per_device_train_batch_size "
+        if self.samples_per_step % (self.per_device_train_batch_size * n_processes()):
+            raise ValueError(f"samples_per_step {self.samples_per_step} must be a multiple of "
+                             f"per_device_train_batch_size "
                              f"{self.per_device_train_batch_size} × {n_processes()} processes")
         if self.reduced_vocabulary and not self.use_lora:
-            raise ValueError("reduced_vocabulary needs use_lora=True: full fine-tuning trains the lm_head it cuts")
+            raise ValueError("reduced_vocabulary needs use_lora=True: full fine-tuning trains the lm_head it "
+                             "would cut; set reduced_vocabulary=False")
         if self.adapter_path and not self.use_lora:
             raise ValueError("adapter_path needs use_lora=True (or merge the adapter first with merge_adapter)")
         if self.max_steps < 1 or self.max_seq_len < 16:
@@ -104,7 +108,7 @@ class TrainingOptions:
 
     @property
     def gradient_accumulation_steps(self) -> int:
-        return self.batch_size // (self.per_device_train_batch_size * n_processes())
+        return self.samples_per_step // (self.per_device_train_batch_size * n_processes())
 
     def problem_augmentation_config(self) -> ProblemAugmentationConfig:
         return ProblemAugmentationConfig(probability=self.problem_augmentation_probability)
@@ -334,6 +338,7 @@ def fine_tune(config: FineTuningConfig, callbacks: list[Any] | None = None) -> d
         eval_samples = fixed_samples(list(val_tasks), version, encoder, tokenizer, config.max_seq_len)
         eval_args = dict(eval_strategy="steps", eval_steps=config.eval_steps, per_device_eval_batch_size=1,
                          eval_on_start=True)  # the curve starts from the model before training
+    # transformers 5 has no warmup_ratio: its warmup_steps reads a float below 1 as that share of max_steps
     args = training_arguments(config, output_dir, device, lr_scheduler_type=config.lr_scheduler_type,
                               warmup_steps=config.warmup_ratio, save_strategy="steps", save_steps=config.save_steps,
                               save_total_limit=config.save_total_limit, **eval_args)

@@ -33,7 +33,7 @@ PRIOR_SETTINGS: dict[str, Any] = {
     "label_shown_grids": True,  # loss on the shown outputs too, as test-time training: more signal per step
     "lora_layers": 15,  # test-time training's layout: it continues this adapter at its own step time
     "max_seq_len": 1024,  # the dev tasks fit whole; larger tasks are trimmed to fewer pairs (CPU step time)
-    "batch_size": 8,
+    "samples_per_step": 8,
     "learning_rate": 2e-4,
     "lr_scheduler_type": "cosine",
     "warmup_ratio": 0.02,

@@ -95,7 +95,7 @@ def train_seconds(model: Path, task, max_seq_len: int, batch_size: int, per_devi
 
     with tempfile.TemporaryDirectory() as folder:
         config = TestTimeConfig(model_path=str(model), output_dir=folder, max_seq_len=max_seq_len, max_steps=steps,
-                                batch_size=batch_size, per_device_train_batch_size=per_device, device=device,
+                                samples_per_step=batch_size, per_device_train_batch_size=per_device, device=device,
                                 logging_steps=10**6)
         result = fine_tune_at_test_time(Dataset("timing", {task.task_id: task}), config)[0]
     if result["status"] != "trained":

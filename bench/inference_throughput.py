@@ -46,13 +46,13 @@ def main() -> None:
     def run(backend, batch_size: int) -> tuple[float, list[dict]]:
         with tempfile.TemporaryDirectory() as folder:
             config = InferenceConfig(output_dir=folder, predictions_per_test_input=args.predictions,
-                                     batch_size=batch_size, max_seq_len=args.max_seq_len, augmented_scoring=False,
+                                     prompts_per_call=batch_size, max_seq_len=args.max_seq_len, augmented_scoring=False,
                                      generator=args.generator, adapter_path=args.adapter)
             start = time.perf_counter()
             records = read_records(run_airv(hidden, config, backend=backend))
             return time.perf_counter() - start, records
 
-    hf = HFBackend(args.model, device=device, batch_size=1)
+    hf = HFBackend(args.model, device=device, prompts_per_call=1)
     hf.generate(["<|im_start|>user\nhi<|im_end|>\n"], GenerationConfig(max_new_tokens=4))  # warm-up
     single_seconds, single = run(hf, 1)
     tokens = sum(r["n_tokens"] for r in single)
@@ -73,7 +73,7 @@ def main() -> None:
 
     if "hf" in args.backends:
         for batch_size in args.batch_sizes:
-            hf.batch_size = batch_size
+            hf.prompts_per_call = batch_size
             identical = report("hf", batch_size, *run(hf, batch_size))
             # float32 on the CPU pads without changing a token; a GPU's bf16 kernels may round differently
             assert identical or device != "cpu", f"batch size {batch_size} changed the predictions"

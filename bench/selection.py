@@ -117,7 +117,8 @@ def score_all(tasks: Any, arms: list[str], candidates_dir: Path, raw_path: Path)
                 config = load_config(InferenceConfig, folder / "inference_config.json")
                 encoder = parse_encoder(config.grid_encoder)
                 if backend is None:
-                    backend = make_backend("hf", config.model_path, device="cpu", batch_size=config.batch_size)
+                    backend = make_backend("hf", config.model_path, device="cpu",
+                                           prompts_per_call=config.prompts_per_call)
                 groups = group_records(read_records(folder / PREDICTIONS_FILE))
                 for test_index in range(len(task.test)):
                     group = groups.get((task.task_id, test_index), [])

@@ -76,7 +76,7 @@ def main() -> None:
 
     torch.manual_seed(0)
     tokenizer = load_tokenizer("embedded")
-    options = TrainingOptions(max_steps=args.steps, batch_size=1, learning_rate=1e-4,
+    options = TrainingOptions(max_steps=args.steps, samples_per_step=1, learning_rate=1e-4,
                               lora_r=32, logging_steps=1000, device="cpu", mixed_precision="fp32")
     print(f"SmolLM2-135M, LoRA r=32, batch 1, fp32 on CPU ({torch.get_num_threads()} threads), "
           f"{args.steps} steps of which the first is warm-up\n")

@@ -15,7 +15,7 @@ label is, batch 1) and the first test-time samples of the smallest training task
     its GEMM shapes' measured rate) beside its measured time.
 Both tables again with the vocabulary projection cut to the tokens the samples use (and the special ones): the
 ceiling of a reduced vocabulary (issue 37), the same loop on the same samples, the labels mapped to the cut rows.
-Run: .venv/bin/python bench/ttt_roofline.py [--n-tasks 24] [--samples-per-task 2] [--json out.json]
+Run: .venv/bin/python bench/ttt_roofline.py [--n-tasks 24] [--from-rank 0] [--samples-per-task 2] [--json out.json]
 """
 
 import argparse
@@ -253,6 +253,8 @@ def lora_forward_seconds(model, samples: list[dict], pad_token_id: int, warmup: 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-tasks", type=int, default=24, help="the smallest training tasks by cell count")
+    parser.add_argument("--from-rank", type=int, default=0,
+                        help="skip this many of the smallest first (larger tasks: longer samples)")
     parser.add_argument("--samples-per-task", type=int, default=2)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=2, help="passes over the samples per arm, arms in turn")
@@ -271,7 +273,8 @@ def main() -> None:
     config = TestTimeConfig(device="cpu")
     tokenizer = load_tokenizer(config.model_path)
     samples = []
-    for task in smallest_tasks(load_builtin("arc-agi-1/training"), args.n_tasks):
+    chosen = list(smallest_tasks(load_builtin("arc-agi-1/training"), args.from_rank + args.n_tasks))[args.from_rank:]
+    for task in chosen:
         samples += list(itertools.islice(iter(task_samples([task], config, tokenizer)), args.samples_per_task))
     timed = samples[args.warmup:]
     tokens = round(statistics.mean(len(s["input_ids"]) for s in timed))
@@ -312,7 +315,8 @@ def main() -> None:
     trainer = statistics.mean(trainer_steps["full"])
     trainer_reduced = statistics.mean(trainer_steps["reduced"])
 
-    print(f"{len(timed)} timed test-time samples of the {args.n_tasks} smallest training tasks: {tokens} tokens, "
+    print(f"{len(timed)} timed test-time samples of training tasks {args.from_rank + 1}-"
+          f"{args.from_rank + args.n_tasks} by size: {tokens} tokens, "
           f"{labelled} labelled on average; LoRA r={config.lora_r} on the last {config.lora_layers} of "
           f"{full.layers} layers; {torch.get_num_threads()} threads, fp32\n")
     print("| matmul (m x k x n) | GFLOP/s |\n|---|---|")
@@ -334,7 +338,8 @@ def main() -> None:
                                                        strict=True)) + ")")
     if args.json:
         with open(args.json, "w") as out:
-            json.dump({"tokens": tokens, "labelled": labelled, "kept_tokens": len(kept),
+            json.dump({"task_ids": [task.task_id for task in chosen], "tokens": tokens, "labelled": labelled,
+                       "kept_tokens": len(kept),
                        "rates": {f"{name} {kind} {shape}": rate for (name, kind), (shape, rate) in rates.items()},
                        "peak": peak, "arms": arms, "trainer_step_s": trainer_steps,
                        "forward_no_graph_s": {"with_lora": with_lora, "without": without}}, out, indent=2)

@@ -5,14 +5,13 @@
 # and colour permutations, each brought back to the original frame; then vote two attempts
 # per test input and write `submission.json`. The model never sees test outputs. Everything
 # goes to `<output_dir>/04_inference`; a rerun makes only the missing predictions. Any
-# `InferenceConfig` field can be set below; with 03's adapters, the model, grid encoder, prompt
-# and augmentation are the ones they were trained with.
+# `InferenceConfig` field can be set below, e.g. `generator = "dfs"` (depth-first search) or
+# `adapters_dir` (default: the adapters 03 wrote, if any); with 03's adapters, the model, grid
+# encoder, prompt and augmentation are the ones they were trained with.
 
 # %% tags=["parameters"]
 tasks_path = None  # None: the tasks 01_data wrote
 output_dir = "outputs/notebooks"
-adapters_dir = None  # None: the adapters 03 wrote, if any
-generator = "greedy"  # how each augmented prompt is answered: greedy, sampling or dfs (depth-first search)
 
 # %%
 import json

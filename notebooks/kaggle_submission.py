@@ -13,35 +13,20 @@
 # on instead and names what degraded. Outside that rerun, `run_mode` "auto" solves only a few
 # tasks (a smoke run) so that a push does not spend hours of GPU quota.
 # Test-time training and inference take every setting from the library's `TestTimeConfig` and
-# `InferenceConfig`, except where `kaggle_run.KAGGLE_DIFFERENCES` says (and why); `test_time` and
-# `inference` below change any of their fields.
+# `InferenceConfig`, except where `kaggle_run.KAGGLE_DIFFERENCES` says (and why); a `test_time` or
+# `inference` dict in the parameters cell changes any of their fields.
 
 # %% tags=["parameters"]
+# What the install step reads before the library is there; every other field of
+# `kaggle_run.KaggleRunConfig` (run_mode, deadline_s, per_task_cap_s, n_workers, test_time, inference, ...)
+# may be set here too, e.g. inference = {"generator": "dfs"}, and the rest take its defaults.
 competition = "arc-prize-2026-arc-agi-2"
 challenges_path = None  # None: the competition's arc-agi_test_challenges.json under /kaggle/input
 submission_path = "/kaggle/working/submission.json"
-work_dir = "/kaggle/working/arc24"
 library_dir = "/kaggle/input/arc24-library"
 wheelhouse_dir = "/kaggle/input/arc24-wheelhouse"
 model_path = "/kaggle/input/arc24-model"  # merged, or base + adapter/ (test-time training starts from it)
-adapter_path = None  # None: the model folder's adapter/, if any
-second_submission_path = None
-combine_mode = "fill_gaps"  # or first_attempts
-second_zero_is_gap = True  # a [[0]] in the second submission is its "no answer" placeholder, not a 1x1 answer
-run_mode = "auto"  # full in Kaggle's competition rerun, smoke (a few tasks) in a push run; or "full", "smoke"
-smoke_tasks = 4
-smoke_deadline_s = 1800.0
 expect_gpu = True  # the kernel runs on a GPU; without one a push run stops
-deadline_s = 40500.0  # 11 h 15 min of the 12 h limit
-per_task_cap_s = None
-seconds_per_step = 0.6
-seconds_per_prediction = 0.4
-seconds_per_score = 0.05  # one candidate under one augmented prompt
-n_workers = None  # one per GPU
-stop_grace_s = 600.0  # a worker still busy this long after the deadline is stopped
-max_worker_restarts = 2
-test_time = {}  # TestTimeConfig fields to change (Kaggle's: kaggle_run.KAGGLE_DIFFERENCES); None: no training
-inference = {}  # InferenceConfig fields to change, e.g. {"backend": "hf"} or {"generator": "dfs"}
 
 # %% [markdown]
 # ## Install offline

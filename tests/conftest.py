@@ -61,7 +61,7 @@ def tiny_backend(tiny_model_path):
     """The hf backend on the tiny random model."""
     from arc24_lib.inference.hf import HFBackend
 
-    return HFBackend(str(tiny_model_path), device="cpu", batch_size=8)
+    return HFBackend(str(tiny_model_path), device="cpu", prompts_per_call=8)
 
 
 def teach_answer(model, tokenizer, prompt, answer, steps=60, learning_rate=3e-3):

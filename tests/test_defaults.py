@@ -9,7 +9,14 @@ import pytest
 
 from arc24_lib.inference.airv import InferenceConfig
 from arc24_lib.kaggle_run import KAGGLE_DIFFERENCES, KaggleRunConfig
-from arc24_lib.notebooks import DataParameters, EvaluationParameters, OutputParameters, StageParameters, parameters_cell
+from arc24_lib.notebooks import (
+    DataParameters,
+    EvaluationParameters,
+    OutputParameters,
+    StageParameters,
+    notebook_parameters,
+    parameters_cell,
+)
 from arc24_lib.solve import SolveConfig, follow_training
 from arc24_lib.test_time import TestTimeConfig
 from arc24_lib.training import FineTuningConfig
@@ -22,6 +29,8 @@ NOTEBOOK_DIFFERENCES = {
     "03_test_time_fine_tuning": {"time_budget_s"},  # the stage notebook has no per-task budget of its own
     "04_inference": set(),
 }
+# the Kaggle notebook's install step reads these before the library is installed: its cell must hold them
+KAGGLE_INSTALL_PARAMETERS = {"competition", "challenges_path", "submission_path", "model_path", "expect_gpu"}
 NOTEBOOK_CONFIGS = {"01_data": (DataParameters, TestTimeConfig), "02_fine_tuning": (OutputParameters, FineTuningConfig),
                     "03_test_time_fine_tuning": (StageParameters, TestTimeConfig),
                     "04_inference": (StageParameters, InferenceConfig)}
@@ -76,8 +85,9 @@ def test_each_notebook_sets_its_own_parameters_and_only_the_stated_stage_differe
     stage_values = {key: value for key, value in cell.items() if key not in own_names}
     assert set(stage_values) <= {field.name for field in dataclasses.fields(stage)}
     defaults = stage()
-    assert {key for key, value in stage_values.items() if value != getattr(defaults, key)} == \
-        NOTEBOOK_DIFFERENCES[name]
+    # only what the notebook changes: no default repeated
+    assert set(stage_values) == NOTEBOOK_DIFFERENCES[name]
+    assert all(value != getattr(defaults, key) for key, value in stage_values.items())
     assert set(parameters_cell("05_evaluation")) == {field.name for field in dataclasses.fields(EvaluationParameters)}
 
 
@@ -85,13 +95,18 @@ def test_kaggle_defaults_are_the_librarys_but_for_the_stated_differences():
     kaggle = KaggleRunConfig()
     assert differences(kaggle.test_time, TestTimeConfig()) == set(KAGGLE_DIFFERENCES["test_time"])
     assert differences(kaggle.inference, InferenceConfig()) == set(KAGGLE_DIFFERENCES["inference"])
-    # the Kaggle notebook's cell holds the run's own defaults, and changes nothing of the stages
+    # the Kaggle notebook's cell holds only what its install step reads before the library is there (those of
+    # the run's fields at their defaults); binding it gives the run's defaults for every other field
     cell = parameters_cell("kaggle_submission")
     defaults = {field.name: getattr(kaggle, field.name) for field in dataclasses.fields(KaggleRunConfig)}
-    assert set(cell) - set(defaults) == {"library_dir", "wheelhouse_dir"}
-    assert cell["test_time"] == {} and cell["inference"] == {}
-    assert {k: cell[k] for k in defaults if k not in ("test_time", "inference")} == {
-        k: v for k, v in defaults.items() if k not in ("test_time", "inference")}
+    assert set(cell) == KAGGLE_INSTALL_PARAMETERS | {"library_dir", "wheelhouse_dir"}
+    assert {k: cell[k] for k in KAGGLE_INSTALL_PARAMETERS} == {k: defaults[k] for k in KAGGLE_INSTALL_PARAMETERS}
+    assert notebook_parameters(dict(cell), KaggleRunConfig, ignore=("library_dir", "wheelhouse_dir")) == kaggle
+    changed = notebook_parameters({**cell, "run_mode": "full", "inference": {"generator": "dfs"}}, KaggleRunConfig,
+                                  ignore=("library_dir", "wheelhouse_dir"))
+    assert differences(changed, kaggle) == {"run_mode", "inference.generator"}
+    with pytest.raises(ValueError, match="run_mod"):
+        notebook_parameters({**cell, "run_mod": "full"}, KaggleRunConfig, ignore=("library_dir", "wheelhouse_dir"))
 
 
 def test_inference_follows_test_time_training_by_construction():

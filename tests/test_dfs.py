@@ -155,7 +155,7 @@ def test_every_greedy_answer_above_the_threshold_is_among_the_search_answers(arc
     from arc24_lib.inference.hf import HFBackend
     from arc24_lib.partitions import smallest_tasks
 
-    backend = HFBackend("embedded", device="cpu", batch_size=8)
+    backend = HFBackend("embedded", device="cpu", prompts_per_call=8)
     config = InferenceConfig(predictions_per_test_input=2)
     plan = [p for task in smallest_tasks(arc1_training, 3)
             for p in plan_predictions(task, config, parse_encoder(DEFAULT_ENCODER), smollm2_tokenizer)]
@@ -189,11 +189,11 @@ def test_airv_with_the_search_records_every_answer_scores_them_and_resumes(tmp_p
     from arc24_lib.submission import validate_submission
 
     tasks = smallest_tasks(arc1_training, 2)
-    backend = HFBackend("embedded", device="cpu", batch_size=8)
+    backend = HFBackend("embedded", device="cpu", prompts_per_call=8)
 
     def config(folder: str) -> InferenceConfig:
         return InferenceConfig(output_dir=str(tmp_path / folder), generator="dfs", predictions_per_test_input=2,
-                               adapter_path=str(ARC_PRIOR_ADAPTER), search=SearchConfig(0.01, 4), batch_size=2,
+                               adapter_path=str(ARC_PRIOR_ADAPTER), search=SearchConfig(0.01, 4), prompts_per_call=2,
                                device="cpu")
 
     outputs = predict(tasks, config("full"), backend)

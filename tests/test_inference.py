@@ -44,7 +44,7 @@ class OracleBackend:
 def test_airv_reverts_every_augmentation_exactly(tmp_path, arc1_training, smollm2_tokenizer):
     tasks = subset_by_ids(arc1_training, TASK_IDS)
     assert any(len(task.test) > 1 for task in tasks)
-    config = InferenceConfig(output_dir=str(tmp_path), predictions_per_test_input=16, batch_size=5)
+    config = InferenceConfig(output_dir=str(tmp_path), predictions_per_test_input=16, prompts_per_call=5)
     oracle = OracleBackend(tasks, config, smollm2_tokenizer)
     path = run_airv(hidden(tasks), config, backend=oracle, tokenizer=smollm2_tokenizer)
     records = read_records(path)
@@ -158,22 +158,22 @@ def test_augmented_scoring_is_a_stage_after_airv_writes_scores_once_and_ranks_by
 
 def tiny_config(tmp_path, model_path, **overrides):
     values = dict(model_path=str(model_path), output_dir=str(tmp_path), predictions_per_test_input=3,
-                  batch_size=2, max_new_tokens=10, device="cpu")
+                  prompts_per_call=2, max_new_tokens=10, device="cpu")
     values.update(overrides)
     return InferenceConfig(**values)
 
 
 def test_a_pool_shares_a_backend_between_configs_that_differ_only_in_how_they_predict(tiny_model_path):
     pool = BackendPool()
-    base = InferenceConfig(model_path=str(tiny_model_path), device="cpu", batch_size=4)
-    other_predictions = InferenceConfig(model_path=str(tiny_model_path), device="cpu", batch_size=4,
+    base = InferenceConfig(model_path=str(tiny_model_path), device="cpu", prompts_per_call=4)
+    other_predictions = InferenceConfig(model_path=str(tiny_model_path), device="cpu", prompts_per_call=4,
                                         predictions_per_test_input=3, generator="sampling", output_dir="elsewhere")
     shared = pool.get(base)
     assert pool.get(other_predictions) is shared and len(pool) == 1
-    smaller_batches = pool.get(InferenceConfig(model_path=str(tiny_model_path), device="cpu", batch_size=2))
-    assert smaller_batches is not shared and smaller_batches.batch_size == 2 and len(pool) == 2
+    smaller_batches = pool.get(InferenceConfig(model_path=str(tiny_model_path), device="cpu", prompts_per_call=2))
+    assert smaller_batches is not shared and smaller_batches.prompts_per_call == 2 and len(pool) == 2
     # vLLM's own settings are no part of an hf backend's key: they change nothing it reads
-    assert pool.get(InferenceConfig(model_path=str(tiny_model_path), device="cpu", batch_size=4,
+    assert pool.get(InferenceConfig(model_path=str(tiny_model_path), device="cpu", prompts_per_call=4,
                                     gpu_memory_utilization=0.5, enforce_eager=True)) is shared
 
 
@@ -266,7 +266,7 @@ def test_predict_end_to_end_with_embedded_model(tmp_path, arc1_training):
     from arc24_lib.submission import validate_submission
 
     tasks = smallest_tasks(arc1_training, 3)
-    config = InferenceConfig(output_dir=str(tmp_path), predictions_per_test_input=2, batch_size=8, device="cpu")
+    config = InferenceConfig(output_dir=str(tmp_path), predictions_per_test_input=2, prompts_per_call=8, device="cpu")
     outputs = predict(tasks, config)
     records = read_records(outputs["submission"].parent / "predictions.jsonl")
     assert len(records) == 2 * sum(len(t.test) for t in tasks) == outputs["n_predictions"]

@@ -40,7 +40,7 @@ def test_notebooks_run_in_sequence_and_write_their_outputs(tmp_path, tiny_model_
     tasks_path = str(out / "01_data" / "tasks_challenges.json")
 
     fine_tuning = {"train_datasets": [[tasks_path, "output-from-examples-v2"]], "model_path": str(tiny_model_path),
-                   "max_steps": 2, "batch_size": 1, "lora_r": 4, "max_seq_len": 1024}
+                   "max_steps": 2, "samples_per_step": 1, "lora_r": 4, "max_seq_len": 1024}
     run_notebook("02_fine_tuning", {**common, **fine_tuning}, executed, False)
     assert (out / "02_fine_tuning" / "adapter_model.safetensors").exists()
     assert (out / "02_fine_tuning" / "loss.png").exists()

@@ -124,7 +124,7 @@ def test_samples_trim_then_skip_and_count(smollm2_tokenizer, arc1_training):
 def test_fine_tune_tiny_model_halves_answer_loss(tmp_path, tiny_model_path, small_challenges, smollm2_tokenizer):
     config = FineTuningConfig(model_path=str(tiny_model_path), output_dir=str(tmp_path / "ft"), use_lora=False,
                               train_datasets=[(str(small_challenges), "output-from-examples-v0")],
-                              max_steps=60, batch_size=2, learning_rate=3e-3, warmup_ratio=0.1,
+                              max_steps=60, samples_per_step=2, learning_rate=3e-3, warmup_ratio=0.1,
                               logging_steps=10, save_steps=1000, max_seq_len=1024)
     tokenizer = load_tokenizer(tiny_model_path)
     from arc24_lib.data import load_dataset
@@ -156,7 +156,7 @@ class StopAt(TrainerCallback):
 
 def test_fine_tune_resumes_from_last_checkpoint(tmp_path, tiny_model_path, small_challenges):
     values = dict(model_path=str(tiny_model_path), output_dir=str(tmp_path / "ft"),
-                  train_datasets=[(str(small_challenges), "output-from-examples-v1")], max_steps=8, batch_size=2,
+                  train_datasets=[(str(small_challenges), "output-from-examples-v1")], max_steps=8, samples_per_step=2,
                   per_device_train_batch_size=1, learning_rate=1e-3, logging_steps=1, save_steps=2, lora_r=4,
                   max_seq_len=1024)
     first = StopAt(4)
@@ -222,7 +222,7 @@ def test_fine_tuning_config_rejects_typos_and_bad_values():
     with pytest.raises(ValueError, match="max_steps must be of type int"):
         config_from_dict(FineTuningConfig, {"max_steps": "10"})
     with pytest.raises(ValueError, match="multiple of per_device_train_batch_size"):
-        FineTuningConfig(batch_size=3, per_device_train_batch_size=2)
+        FineTuningConfig(samples_per_step=3, per_device_train_batch_size=2)
     with pytest.raises(ValueError, match="unknown prompt version"):
         FineTuningConfig(train_datasets=[("arc-agi-1/training", "v7")])
     config = parse_config(FineTuningConfig, ["--train_datasets", "a.json", "output-from-examples-v1",
@@ -265,7 +265,7 @@ def _probe(tmp_path, folder, tiny_model_path, small_challenges, processes, max_s
 
     probe = Path(__file__).parent / "batch_probe.py"
     flags = ["--model_path", str(tiny_model_path), "--train_datasets", str(small_challenges), "output-from-examples-v2",
-             "--max_steps", str(max_steps), "--batch_size", "4", "--save_steps", "4", "--logging_steps", "1",
+             "--max_steps", str(max_steps), "--samples_per_step", "4", "--save_steps", "4", "--logging_steps", "1",
              "--lora_r", "8", "--learning_rate", "1e-2", "--warmup_ratio", "0", "--lr_scheduler_type", "constant",
              "--max_seq_len", "1024", "--output_dir", str(tmp_path / folder)]
     launcher = [str(Path(sys.executable).parent / "accelerate"), "launch", "--multi_gpu", "--num_processes",
@@ -341,7 +341,7 @@ def test_resumed_training_ends_exactly_where_an_uninterrupted_run_does(tmp_path,
     from safetensors.torch import load_file
 
     values = dict(model_path=str(tiny_model_path), train_datasets=[(str(small_challenges), "output-from-examples-v1")],
-                  max_steps=6, batch_size=2, learning_rate=1e-3, logging_steps=1, save_steps=3, lora_r=4,
+                  max_steps=6, samples_per_step=2, learning_rate=1e-3, logging_steps=1, save_steps=3, lora_r=4,
                   max_seq_len=1024)
     fine_tune(FineTuningConfig(**values, output_dir=str(tmp_path / "whole")))
     fine_tune(FineTuningConfig(**values, output_dir=str(tmp_path / "cut")), callbacks=[StopAt(3)])
@@ -361,7 +361,7 @@ def test_held_out_tasks_are_never_trained_on_and_validated_by_vote(tmp_path, tin
     values = dict(model_path=str(tiny_model_path), output_dir=str(tmp_path / "ft"), lora_r=4, max_seq_len=1024,
                   train_datasets=[(str(small_challenges), "output-from-examples-v1")], leave_one_out=True,
                   val_dataset=(str(held_out), "output-from-examples-v1"), max_steps=4,
-                  batch_size=1, logging_steps=1, save_steps=2, eval_steps=2)
+                  samples_per_step=1, logging_steps=1, save_steps=2, eval_steps=2)
 
     def run(config):
         return fine_tune(config, callbacks=[VoteValidation(load_dataset(held_out), config, predictions=2)])

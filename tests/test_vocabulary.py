@@ -3,6 +3,7 @@ full one gives over those tokens, and inference keeps to the tokens saved beside
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -112,12 +113,15 @@ def test_test_time_training_on_the_reduced_vocabulary_saves_it_and_inference_kee
 
     tasks = list(smallest_tasks(arc1_training, 2))
     config = TestTimeConfig(model_path=str(tiny_model_path), output_dir=str(tmp_path / "ttt"), max_steps=4, lora_r=4,
-                            learning_rate=1e-3, logging_steps=1, max_seq_len=1024, reduced_vocabulary=True)
+                            learning_rate=1e-3, logging_steps=1, max_seq_len=1024)  # reduced: the default
     results = fine_tune_at_test_time(Dataset("two", {t.task_id: t for t in tasks}), config)
     assert [r["status"] for r in results] == ["trained", "trained"] and all(r["steps"] == 4 for r in results)
+    [without] = fine_tune_at_test_time(Dataset("one", {tasks[0].task_id: tasks[0]}), replace(
+        config, reduced_vocabulary=False, output_dir=str(tmp_path / "ttt_full")))
+    assert without["steps"] == 4 and load_vocabulary(without["adapter_path"]) is None
     kept = load_vocabulary(results[0]["adapter_path"])
     assert kept == answer_vocabulary(smollm2_tokenizer, parse_encoder(config.grid_encoder), config.prompt_version)
-    backend = HFBackend(str(tiny_model_path), device="cpu", batch_size=4)
+    backend = HFBackend(str(tiny_model_path), device="cpu", prompts_per_call=4)
     plan = plan_predictions(tasks[0].without_solutions(), InferenceConfig(predictions_per_test_input=2),
                             parse_encoder(config.grid_encoder), backend.tokenizer)
     prompts, free = [p.prompt for p in plan], GenerationConfig(max_new_tokens=12)  # no shape hold: all steps free
@@ -141,7 +145,7 @@ def test_greedy_airv_tokens_are_the_full_vocabularys_on_the_real_model(tmp_path,
     greedy tokens and log-probabilities, and the full model's answers stay inside the kept set."""
     from arc24_lib.inference.hf import HFBackend
 
-    backend = HFBackend("embedded", device="cpu", batch_size=8)
+    backend = HFBackend("embedded", device="cpu", prompts_per_call=8)
     adapter = tmp_path / "adapter"
     shutil.copytree(ARC_PRIOR_ADAPTER, adapter)
     encoder = parse_encoder(DEFAULT_ENCODER)

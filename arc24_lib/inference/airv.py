@@ -62,7 +62,7 @@ class InferenceConfig:
     temperature: float = field(default=1.0, metadata={"help": "sampling temperature (generator sampling)"})
     search: SearchConfig = field(default_factory=SearchConfig, metadata={
         "help": "the depth-first search (generator dfs)"})
-    batch_size: int = field(default=16, metadata={"help": "prompts per generation call"})
+    prompts_per_call: int = field(default=16, metadata={"help": "prompts per generation (or scoring) call"})
     random_seed: int = field(default=0, metadata={"help": "seed of the augmentations"})
     augmentation: AugmentationConfig = field(default_factory=per_task_augmentation, metadata={
         "help": "the augmentations predictions are spread over; with adapters from test-time training, theirs"})
@@ -90,8 +90,8 @@ class InferenceConfig:
             raise ValueError(f"generator is {self.generator!r}; choose one of {GENERATORS}")
         if self.generator == "sampling" and self.temperature <= 0:
             raise ValueError("generator sampling needs a temperature above 0 (greedy is generator greedy)")
-        if self.predictions_per_test_input < 1 or self.batch_size < 1:
-            raise ValueError("predictions_per_test_input and batch_size must be at least 1")
+        if self.predictions_per_test_input < 1 or self.prompts_per_call < 1:
+            raise ValueError("predictions_per_test_input and prompts_per_call must be at least 1")
 
     def backend_options(self) -> dict[str, Any]:
         """What `build_backend` passes to `make_backend`: configs with equal options can share one backend."""
@@ -99,7 +99,8 @@ class InferenceConfig:
             return {"name": "vllm", "model_path": self.model_path, "max_model_len": self.max_seq_len,
                     "tensor_parallel_size": self.tensor_parallel_size,
                     "gpu_memory_utilization": self.gpu_memory_utilization, "enforce_eager": self.enforce_eager}
-        return {"name": "hf", "model_path": self.model_path, "device": self.device, "batch_size": self.batch_size}
+        return {"name": "hf", "model_path": self.model_path, "device": self.device,
+                "prompts_per_call": self.prompts_per_call}
 
     def build_backend(self) -> Backend:
         from arc24_lib.inference import make_backend
@@ -225,7 +226,7 @@ def run_airv(dataset: Dataset, config: InferenceConfig, backend: Backend | None 
              stop_after: int | None = None) -> Path:
     """Predict every test input of every task; returns the predictions.jsonl path.
 
-    Prompts of consecutive tasks that share an adapter are batched together, `batch_size` per
+    Prompts of consecutive tasks that share an adapter are batched together, `prompts_per_call` per
     generation call, and written as each call completes. Records already in the output folder
     are kept and not made again. A task that fails is logged to failures.jsonl and the run goes
     on. `stop_after` ends the run after about that many new records (an interruption, for tests).
@@ -253,12 +254,12 @@ def run_airv(dataset: Dataset, config: InferenceConfig, backend: Backend | None 
         progress, written = tqdm(total=len(pending), desc="AIRV predictions", unit="prediction"), 0
         for adapter, group in itertools.groupby(pending, key=lambda item: item[0]):
             group = [planned for _, planned in group]
-            for start in range(0, len(group), config.batch_size):
-                chunk = [p for p in group[start:start + config.batch_size] if p.task_id not in failed]
+            for start in range(0, len(group), config.prompts_per_call):
+                chunk = [p for p in group[start:start + config.prompts_per_call] if p.task_id not in failed]
                 for records in _chunk_records(chunk, config, backend, encoder, end_tokens, adapter, fail):
                     writer.write(records)
                     written += len(records)
-                progress.update(len(group[start:start + config.batch_size]))
+                progress.update(len(group[start:start + config.prompts_per_call]))
                 if stop_after is not None and written >= stop_after:
                     return path
         progress.close()

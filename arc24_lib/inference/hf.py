@@ -19,15 +19,15 @@ logger = logging.getLogger(__name__)
 
 
 class HFBackend:
-    """Generation with `model.generate`; prompts are grouped by length into batches of `batch_size`."""
+    """Generation with `model.generate`; prompts are grouped by length into batches of `prompts_per_call`."""
 
     def __init__(self, model_path: str = "embedded", device: str | None = None, dtype: Any = None,
-                 batch_size: int = 16):
+                 prompts_per_call: int = 16):
         self.device = device or default_device()
         self.tokenizer = load_tokenizer(model_path)
         self.tokenizer.padding_side = "left"  # new tokens must follow every prompt directly
         self.model = load_model(model_path, device=self.device, dtype=dtype).eval()
-        self.batch_size = batch_size
+        self.prompts_per_call = prompts_per_call
         self.adapter_path: str | None = None
         self.kept_mask: torch.Tensor | None = None  # 0 on the adapter's kept tokens, -inf elsewhere
         self.holds = ShapeHolds(self.tokenizer)
@@ -54,7 +54,7 @@ class HFBackend:
 
     def search(self, prompts: Sequence[str], config: GenerationConfig, search: SearchConfig,
                adapter_path: str | None = None, max_new_tokens: Sequence[int] | None = None) -> list[list[Generation]]:
-        """Per prompt, the answers of a depth-first search (inference.dfs) in the order found, `batch_size`
+        """Per prompt, the answers of a depth-first search (inference.dfs) in the order found, `prompts_per_call`
         prompts searching side by side on one KV cache."""
         hold, eos = self.holds.get(config.shape_hold_encoder), self.tokenizer.eos_token_id
 
@@ -74,8 +74,8 @@ class HFBackend:
         lengths = [len(ids) for ids in self.tokenizer(list(prompts), add_special_tokens=False)["input_ids"]]
         order = sorted(range(len(prompts)), key=lambda i: lengths[i])  # similar lengths share a batch
         results: dict[int, Any] = {}
-        for start in range(0, len(order), self.batch_size):
-            batch = order[start:start + self.batch_size]
+        for start in range(0, len(order), self.prompts_per_call):
+            batch = order[start:start + self.prompts_per_call]
             results.update(zip(batch, run([prompts[i] for i in batch], [limits[i] for i in batch]), strict=True))
         return [results[i] for i in range(len(prompts))]
 
@@ -90,8 +90,8 @@ class HFBackend:
             by_prompt.setdefault(prompt, []).append(index)
         results: dict[int, float] = {}
         for prompt, indices in by_prompt.items():
-            for start in range(0, len(indices), self.batch_size):
-                chunk = indices[start:start + self.batch_size]
+            for start in range(0, len(indices), self.prompts_per_call):
+                chunk = indices[start:start + self.prompts_per_call]
                 results.update(zip(chunk, self._score_answers(prompt, [answer_ids[i] for i in chunk]), strict=True))
         return [results[i] for i in range(len(prompts))]
 
