@@ -133,7 +133,7 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type, prefix: str
         if nested is not None:
             add_config_arguments(parser, nested, name + ".", exclude)
             continue
-        flag, help_text = f"--{name}", field.metadata.get("help", "")
+        flag, help_text = f"--{name}", field.metadata.get("help", "").replace("%", "%%")  # argparse formats help
         origin, args = typing.get_origin(annotation), typing.get_args(annotation)
         scalar = next((a for a in args if a is not type(None)), annotation) if origin in (
             typing.Union, types.UnionType) else annotation

@@ -233,18 +233,26 @@ def make_trainer(model: Any, tokenizer: Any, args: Any, train_dataset: Any, eval
     """A transformers Trainer wired with our padding collator that computes logits only where a
     label is (same loss, less work); the tokenizer is saved with checkpoints. `lr_multiplier`
     (step -> share of the peak rate) replaces `args.lr_scheduler_type` when given. `rows`
-    (vocabulary.KeptRows): the labels as rows of a cut vocabulary projection (train inside cut_head)."""
+    (vocabulary.KeptRows): the labels as rows of a cut vocabulary projection (train inside cut_head).
+    Samples with a `sample_index` (a pool, TrainingSamples' `distinct_samples`) run the frozen lower
+    layers once each (frozen_layers.FrozenLayers)."""
     from torch.optim.lr_scheduler import LambdaLR
     from transformers import Trainer
 
+    from arc24_lib.frozen_layers import FrozenLayers
     from arc24_lib.samples import PadCollator, with_labelled_logits_only
 
     class LabelledLogitsTrainer(Trainer):
+        frozen: FrozenLayers | None = None
+
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             inputs = with_labelled_logits_only(inputs)
             if rows is not None:
                 inputs["shift_labels"] = rows.rows(inputs["shift_labels"])
-            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            if self.frozen is None:
+                self.frozen = FrozenLayers(self.accelerator.unwrap_model(model), self.accelerator.autocast)
+            with self.frozen.adapted_only(inputs) as inputs:
+                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
 
         def create_scheduler(self, num_training_steps, optimizer=None):
             if lr_multiplier is None or self.lr_scheduler is not None:

@@ -385,3 +385,16 @@ def test_held_out_tasks_are_never_trained_on_and_validated_by_vote(tmp_path, tin
     assert steps == [0, 2, 4, 6]
     with pytest.raises(ValueError, match="val_dataset"):
         VoteValidation(load_dataset(held_out), FineTuningConfig(), predictions=2)
+
+
+def test_every_config_prints_its_flags_help():
+    """--help formats every field's help (argparse reads a bare % in it as a format)."""
+    from arc24_lib.config import config_parser
+    from arc24_lib.inference.airv import InferenceConfig
+    from arc24_lib.kaggle_run import KaggleRunConfig
+    from arc24_lib.solve import SolveConfig
+    from arc24_lib.test_time import TestTimeConfig
+
+    for cls in (SolveConfig, FineTuningConfig, TestTimeConfig, InferenceConfig, KaggleRunConfig):
+        assert "--" in config_parser(cls).format_help()  # raised ValueError on a bare % before
+    assert "7% more steps" in " ".join(config_parser(TestTimeConfig).format_help().split())
