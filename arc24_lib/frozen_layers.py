@@ -17,10 +17,15 @@ import torch
 MAX_KEPT_BYTES = 2 * 1024**3  # hidden states kept per trainer at most; later samples run whole
 
 
+def _causal_lm(model: Any) -> Any:
+    """The causal LM under a PEFT wrapper, or `model` itself."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
 def frozen_prefix(model: Any) -> int:
     """How many leading decoder layers of `model` (PEFT-wrapped or not) train nothing, 0 where the layers
     cannot be run apart (no `model.layers`, a trained embedding, dropout in attention)."""
-    causal_lm = model.get_base_model() if hasattr(model, "get_base_model") else model
+    causal_lm = _causal_lm(model)
     body = getattr(causal_lm, "model", None)
     if body is None or not hasattr(body, "layers") or not hasattr(body, "norm"):
         return 0
@@ -41,8 +46,7 @@ class FrozenLayers:
 
     def __init__(self, model: Any, autocast: Callable[[], AbstractContextManager] = nullcontext):
         self.n_frozen, self.autocast = frozen_prefix(model), autocast
-        causal_lm = model.get_base_model() if hasattr(model, "get_base_model") else model
-        self.body = causal_lm.model
+        self.body = getattr(_causal_lm(model), "model", None)  # read only where n_frozen > 0
         self.kept: dict[int, torch.Tensor] = {}
         self.kept_bytes = 0
 

@@ -14,7 +14,6 @@ import itertools
 import json
 import statistics
 import tempfile
-from dataclasses import replace
 
 import torch
 from ttt_roofline import trainer_step_seconds
@@ -36,7 +35,7 @@ def main() -> None:
     from arc24_lib.vocabulary import KeptRows
 
     torch.manual_seed(0)
-    config = replace(TestTimeConfig(device="cpu"), distinct_samples=None)
+    config = TestTimeConfig(device="cpu", distinct_samples=None)  # the bench makes the pool itself
     tokenizer = load_tokenizer(config.model_path)
     chosen = list(smallest_tasks(load_builtin("arc-agi-1/training"), args.n_tasks))
     pool = [sample for task in chosen
