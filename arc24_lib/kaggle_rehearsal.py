@@ -115,7 +115,7 @@ def model_with_adapter(folder: Path) -> Path:
         return folder
     shutil.rmtree(folder, ignore_errors=True)
     shutil.copytree(prepare_embedded_model(), folder)
-    prepare_model(TestTimeConfig(model_path=str(folder)), "cpu").save_pretrained(folder / "adapter")
+    prepare_model(TestTimeConfig(), "cpu", str(folder)).save_pretrained(folder / "adapter")
     return folder
 
 
@@ -293,7 +293,7 @@ def play(name: str, config: RehearsalConfig, work: Path, input_dir: Path, soluti
         "challenges_path": str(input_dir / COMPETITION / CHALLENGES_FILE),
         "submission_path": str(folder / "working" / "submission.json"), "work_dir": str(folder / "working"),
         "library_dir": str(input_dir / "arc24-library"), "wheelhouse_dir": str(wheelhouse),
-        "model_path": str(input_dir / "arc24-model"),
+        "task_format": {"model_path": str(input_dir / "arc24-model")},
         "expect_gpu": name == "no_gpu",  # elsewhere this machine's CPU plays the GPU
         "test_time": {"max_seq_len": config.max_seq_len, "max_steps": config.max_steps},
         "inference": {"backend": config.backend, "max_seq_len": config.max_seq_len,

@@ -42,6 +42,7 @@ from arc24_lib.kaggle_workers import (
     supervise,
     visible_gpus,
 )
+from arc24_lib.task_format import TaskFormat
 from arc24_lib.test_time import TestTimeConfig
 
 logger = logging.getLogger(__name__)
@@ -50,8 +51,11 @@ SUMMARY_FILE = "summary.json"
 RUN_MODES = ("auto", "full", "smoke")
 
 # Where the competition run departs from the library's stage defaults, and why; every other setting is
-# TestTimeConfig's and InferenceConfig's own (tests/test_kaggle_submission.py checks that these are all)
+# TaskFormat's, TestTimeConfig's and InferenceConfig's own (tests/test_defaults.py checks that these are all)
 KAGGLE_DIFFERENCES: dict[str, dict[str, Any]] = {
+    # the model dataset the notebook attaches: merged, or a base model with an adapter/ subfolder that
+    # test-time training starts from (adapter_path None: that adapter/, if any)
+    "task_format": {"model_path": "/kaggle/input/arc24-model"},
     "test_time": {
         # the competition's ARC-AGI-2 tasks have grids up to 30x30; a GPU trains on such prompts in seconds
         "max_seq_len": 8192,
@@ -66,6 +70,10 @@ KAGGLE_DIFFERENCES: dict[str, dict[str, Any]] = {
 }
 
 
+def kaggle_task_format() -> TaskFormat:
+    return config_from_dict(TaskFormat, KAGGLE_DIFFERENCES["task_format"])
+
+
 def kaggle_test_time() -> TestTimeConfig:
     return config_from_dict(TestTimeConfig, KAGGLE_DIFFERENCES["test_time"])
 
@@ -76,8 +84,8 @@ def kaggle_inference() -> InferenceConfig:
 
 @dataclass
 class KaggleRunConfig:
-    """Where the competition's files are, how much time there is, and the two stages: TestTimeConfig and
-    InferenceConfig with the library's defaults but for KAGGLE_DIFFERENCES."""
+    """Where the competition's files are, how much time there is, the task format and the two stages:
+    TaskFormat, TestTimeConfig and InferenceConfig with the library's defaults but for KAGGLE_DIFFERENCES."""
 
     # --- the competition and paths (Kaggle's by default) ---
     competition: str = field(default=COMPETITION, metadata={
@@ -87,10 +95,6 @@ class KaggleRunConfig:
         "help": "the test challenges; None: the competition's arc-agi_test_challenges.json under /kaggle/input"})
     submission_path: str = field(default="/kaggle/working/submission.json", metadata={"help": "what is scored"})
     work_dir: str = field(default="/kaggle/working/arc24", metadata={"help": "adapters, predictions, log"})
-    model_path: str = field(default="/kaggle/input/arc24-model", metadata={
-        "help": "model folder: merged, or a base model with an adapter/ subfolder"})
-    adapter_path: str | None = field(default=None, metadata={
-        "help": "adapter that test-time training starts from; None: the model folder's adapter/, if any"})
     second_submission_path: str | None = field(default=None, metadata={"help": "a submission to combine with"})
     combine_mode: str = field(default="fill_gaps", metadata={"help": "fill_gaps or first_attempts"})
     second_zero_is_gap: bool = field(default=True, metadata={
@@ -118,21 +122,20 @@ class KaggleRunConfig:
                 "12 h must cover it"})
     max_worker_restarts: int = field(default=2, metadata={
         "help": "times a dead worker is replaced while tasks remain (the task it was on keeps its fallback)"})
-    # --- the stages ---
+    # --- the task format and the stages ---
+    task_format: TaskFormat = field(default_factory=kaggle_task_format, metadata={
+        "help": "the model (a merged folder, or a base model with an adapter/ subfolder that test-time training "
+                "starts from where adapter_path is None), encoder, prompt and augmentations of both stages"})
     test_time: TestTimeConfig | None = field(default_factory=kaggle_test_time, metadata={
         "help": "test-time training per task (max_steps: the most the planner may plan); None: none. "
-                "model_path, adapter_path and output_dir are the run's"})
+                "output_dir is the run's"})
     inference: InferenceConfig = field(default_factory=kaggle_inference, metadata={
         "help": "inference per task (predictions_per_test_input: the most the planner may plan; backend: vllm, "
-                "or hf, used where vllm is missing or fails). Paths are the run's; the rest follows test_time"})
+                "or hf, used where vllm is missing or fails). Its folders are the run's"})
 
     def __post_init__(self) -> None:
         if self.run_mode not in RUN_MODES:
             raise ValueError(f"run_mode is {self.run_mode!r}; choose one of {', '.join(RUN_MODES)}")
-        if self.test_time is not None:  # a setting given to the wrong stage fails here, not in every task
-            from arc24_lib.solve import follow_training
-
-            follow_training(self.inference, self.test_time)
 
     @property
     def challenges(self) -> str:
@@ -159,26 +162,23 @@ class KaggleRunConfig:
         """The adapter test-time training starts from and inference falls back to."""
         from arc24_lib.models import model_adapter
 
-        return self.adapter_path or model_adapter(self.model_path)
+        return self.task_format.adapter_path or model_adapter(self.task_format.model_path)
 
     def solve_config(self, plan: Any, backend: str, worker: int, budget_s: float) -> Any:
         """One task's `solve.SolveConfig` under `plan`, in the run's folders, with the worker's backend."""
-        from arc24_lib.solve import SolveConfig, follow_training
+        from arc24_lib.solve import SolveConfig
 
         adapters = str(Path(self.work_dir) / "adapters")
-        inference = replace(self.inference, model_path=self.model_path, adapter_path=self.start_adapter,
-                            adapters_dir=adapters, backend=backend,
-                            output_dir=str(Path(self.work_dir) / f"inference_{worker}"),
+        # a task's own adapter where test-time training wrote one, else the one it starts from
+        inference = replace(self.inference, adapters_dir=adapters if self.test_time is not None else None,
+                            backend=backend, output_dir=str(Path(self.work_dir) / f"inference_{worker}"),
                             predictions_per_test_input=plan.predictions_per_test_input)
         test_time = None
-        if self.test_time is not None:  # inference follows it, trained for this task or not
-            run_test_time = replace(self.test_time, model_path=self.model_path, adapter_path=self.start_adapter,
-                                    output_dir=adapters)
-            inference = follow_training(inference, run_test_time)
-            if plan.steps_per_task > 0:
-                test_time = replace(run_test_time, max_steps=plan.steps_per_task)
+        if self.test_time is not None and plan.steps_per_task > 0:
+            test_time = replace(self.test_time, output_dir=adapters, max_steps=plan.steps_per_task)
         reserve_s = plan.predictions_per_test_input * self.seconds_per_planned_prediction
-        return SolveConfig(test_time=test_time, inference=inference, budget_s=budget_s, inference_reserve_s=reserve_s)
+        return SolveConfig(task_format=replace(self.task_format, adapter_path=self.start_adapter), test_time=test_time,
+                           inference=inference, budget_s=budget_s, inference_reserve_s=reserve_s)
 
 
 def choose_backend(requested: str) -> str:
@@ -200,12 +200,12 @@ def build_backend(config: KaggleRunConfig, worker: int) -> tuple[str, Any]:
         raise InjectedFault(f"injected backend fault in worker {worker}")
     name = choose_backend(config.inference.backend)
     try:
-        return name, replace(config.inference, model_path=config.model_path, backend=name).build_backend()
+        return name, replace(config.inference, backend=name).build_backend(config.task_format.model_path)
     except Exception as error:
         if name != "vllm":
             raise
         log_failure(f"worker {worker}: the vllm backend failed to start; falling back to the hf backend", error)
-    return "hf", replace(config.inference, model_path=config.model_path, backend="hf").build_backend()
+    return "hf", replace(config.inference, backend="hf").build_backend(config.task_format.model_path)
 
 
 def fallback_submission(config: KaggleRunConfig) -> Dataset:
@@ -283,7 +283,7 @@ def run_worker(worker: int, config: KaggleRunConfig, pending: Any, deadline: flo
     """Take tasks from the `pending` queue until it is empty or the deadline is near."""
     dataset = load_dataset(config.challenges, skip_bad=True)
     name, backend = build_backend(config, worker)
-    logger.info("worker %d: %s backend on %s, starting from adapter %s", worker, name, config.model_path,
+    logger.info("worker %d: %s backend on %s, starting from adapter %s", worker, name, config.task_format.model_path,
                 config.start_adapter)
     results = []
     try:

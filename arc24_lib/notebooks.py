@@ -1,8 +1,8 @@
 """Notebook support: checked papermill parameters and running a notebook headless (K1).
 
 Each notebook in `notebooks/` starts with a cell tagged `parameters`: the notebook's own
-settings, then only the fields of its stage config (`TestTimeConfig` for 03, ...) it changes from
-the library's defaults; any other field may be set beside them (or by papermill). The cell after
+settings, then only the fields of its stage configs (`TaskFormat` and `TestTimeConfig` for 03, ...) it
+changes from the library's defaults; any other field may be set beside them (or by papermill). The cell after
 it calls `bind_parameters` (or `notebook_parameters` where there is no stage config), which fills
 in the defaults and rejects a misspelled name or a value of the wrong type with a clear message.
 `run_notebook` executes a notebook with papermill:
@@ -37,7 +37,8 @@ def _help(text: str) -> Any:
 
 @dataclass
 class DataParameters:
-    """01_data's own parameters; the others are TestTimeConfig's (model, encoder, prompt, length)."""
+    """01_data's own parameters; the others are TaskFormat's (model, encoder, prompt) and TestTimeConfig's
+    (length)."""
 
     dataset: str = _help("built-in name (arc-agi-1/training, ...) or path to ARC JSON")
     task_ids: list[str] = _help("tasks to keep; empty: the n_tasks smallest")
@@ -54,7 +55,7 @@ class OutputParameters:
 
 @dataclass
 class StageParameters(OutputParameters):
-    """03's and 04's own parameters; the others are their stage config's."""
+    """03's and 04's own parameters; the others are TaskFormat's and their stage config's."""
 
     tasks_path: str | None = _help("tasks to work on; None: what 01_data wrote")
 
@@ -95,27 +96,31 @@ def notebook_parameters(namespace: dict[str, Any], cls: type, ignore: tuple[str,
     return config_from_dict(cls, values)
 
 
-def bind_parameters(namespace: dict[str, Any], own: type, stage: type,
-                    fixed: tuple[str, ...] = ()) -> tuple[Any, Any]:
-    """The notebook's own parameters (every field of `own`, set in its parameters cell) and its stage
-    config: the stage's defaults with any of its fields the cell or papermill set. A misspelled name
-    fails with the closest known one, a value of the wrong type with the field's type, and a field
-    in `fixed` (the notebook sets it itself) with that reason."""
+def bind_parameters(namespace: dict[str, Any], own: type, *stages: type,
+                    fixed: tuple[str, ...] = ()) -> tuple[Any, ...]:
+    """The notebook's own parameters (every field of `own`, set in its parameters cell) and one config per
+    stage class (TaskFormat, then the stage's config): its defaults with any of its fields the cell or
+    papermill set. A misspelled name fails with the closest known one, a value of the wrong type with the
+    field's type, and a field in `fixed` (the notebook sets it itself) with that reason."""
     from arc24_lib.config import unknown_names_error
 
     values = _cell_values(namespace, ())
     own_names = [f.name for f in dataclasses.fields(own)]
-    stage_names = [f.name for f in dataclasses.fields(stage)]
+    stage_names = {stage: [f.name for f in dataclasses.fields(stage)] for stage in stages}
+    known = [name for names in stage_names.values() for name in names if name not in own_names]
+    if len(set(known)) < len(known):  # a cell's name must say which config it sets
+        raise ValueError(f"{', '.join(s.__name__ for s in stages)} share field names; bind them apart")
     _check_required(own, values)
     stage_values = {name: value for name, value in values.items() if name not in own_names}
-    unknown = sorted(set(stage_values) - set(stage_names))
+    unknown = sorted(set(stage_values) - set(known))
     if unknown:
-        raise unknown_names_error(stage.__name__, unknown, own_names + [n for n in stage_names if n not in own_names])
+        raise unknown_names_error(" or ".join(s.__name__ for s in stages), unknown, own_names + known)
     clash = sorted(set(stage_values) & set(fixed))
     if clash:
         raise ValueError(f"{', '.join(clash)}: set by the notebook itself, not a parameter")
     return (config_from_dict(own, {name: values[name] for name in own_names if name in values}),
-            config_from_dict(stage, stage_values))
+            *(config_from_dict(stage, {k: v for k, v in stage_values.items() if k in names})
+              for stage, names in stage_names.items()))
 
 
 def parameters_cell(name: str) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from arc24_lib.inference.backend import Backend
 from arc24_lib.inference.records import SCORES_FILE, read_scores
 from arc24_lib.selection import select_attempts
 from arc24_lib.submission import write_submission
+from arc24_lib.task_format import TaskFormat, adapters_format
 
 logger = logging.getLogger(__name__)
 
@@ -41,14 +42,17 @@ def vote_and_report(dataset: Dataset, predictions_path: str | Path, output_dir: 
     return outputs
 
 
-def predict(dataset: Dataset, config: InferenceConfig, backend: Backend | None = None) -> dict[str, Any]:
+def predict(dataset: Dataset, config: InferenceConfig, task_format: TaskFormat | None = None,
+            backend: Backend | None = None) -> dict[str, Any]:
     """AIRV predictions and their scores for every test input (`solve.infer`), then `vote_and_report`
-    into the same output folder. With adapters from test-time training, inference follows the settings
-    they were trained with (`solve.follow_adapters`). The model never sees test outputs."""
-    from arc24_lib.solve import follow_adapters, infer
+    into the same output folder. With adapters from test-time training, the task format is the one
+    saved beside them (`task_format.adapters_format`: a different `task_format` is refused), else
+    `task_format` or the defaults. The model never sees test outputs."""
+    from arc24_lib.solve import infer
 
-    config = follow_adapters(config)
-    predictions = infer(dataset.without_solutions(), config, backend or config.build_backend())
+    task_format = adapters_format(config.adapters_dir, task_format)
+    backend = backend or config.build_backend(task_format.model_path)
+    predictions = infer(dataset.without_solutions(), config, task_format, backend)
     outputs = vote_and_report(dataset, predictions, config.output_dir)
     (Path(config.output_dir) / "outputs.json").write_text(json.dumps(outputs, default=str, indent=2))
     return outputs

@@ -50,15 +50,12 @@ class TrainingSamples(torch.utils.data.IterableDataset):
     optional problem augmentation, a fresh task augmentation and a test input; samples over
     `max_seq_len` are trimmed by dropping train pairs, else skipped and counted, never cut.
     The stream restarts identically for the same seed, so a resumed run sees the same data.
-    With `distinct_samples`, the stream makes that many samples, then goes over them again, in a new
-    order each pass; each carries its `sample_index` then, so its frozen layers' output can be kept
-    (frozen_layers.FrozenLayers).
     """
 
     def __init__(self, sources: Sequence[SampleSource], encoder: GridEncoder, tokenizer: Any, max_seq_len: int,
                  seed: int, augmentation: AugmentationConfig | None = None,
                  problem_augmentation: ProblemAugmentationConfig | None = None, max_skips: int = 1000,
-                 label_shown_grids: bool = False, distinct_samples: int | None = None):
+                 label_shown_grids: bool = False):
         if not any(source.tasks for source in sources):
             raise ValueError("no tasks to make training samples from")
         self.sources = [source for source in sources if source.tasks]
@@ -67,26 +64,9 @@ class TrainingSamples(torch.utils.data.IterableDataset):
         self.problem_augmentation = problem_augmentation or ProblemAugmentationConfig()
         self.max_skips = max_skips
         self.label_shown_grids = label_shown_grids
-        if distinct_samples is not None and distinct_samples < 1:
-            raise ValueError(f"distinct_samples is {distinct_samples}; give at least 1, or None for fresh samples")
-        self.distinct_samples = distinct_samples
         self.counts = SampleCounts()
 
-    def __iter__(self) -> Iterator[dict[str, Any]]:
-        fresh = self._fresh()
-        if self.distinct_samples is None:
-            yield from fresh
-            return
-        pool = []
-        for index, sample in enumerate(itertools.islice(fresh, self.distinct_samples)):
-            pool.append({**sample, "sample_index": index})
-            yield pool[-1]
-        rng = np.random.default_rng([self.seed, len(pool)])
-        while True:
-            for index in rng.permutation(len(pool)):
-                yield pool[index]
-
-    def _fresh(self) -> Iterator[dict[str, list[int]]]:
+    def __iter__(self) -> Iterator[dict[str, list[int]]]:
         rng = np.random.default_rng(self.seed)
         skipped_in_a_row = 0
         for index in itertools.count():
@@ -134,8 +114,7 @@ def fixed_samples(tasks: Sequence[Task], prompt_version: str, encoder: GridEncod
 
 
 class PadCollator:
-    """Pads a batch on the right: pad token in the ids, IGNORE_INDEX in the labels, 0 in the mask; the
-    samples' `sample_index` (a pool's, TrainingSamples) passes through as a tensor."""
+    """Pads a batch on the right: pad token in the ids, IGNORE_INDEX in the labels, 0 in the mask."""
 
     def __init__(self, pad_token_id: int):
         self.pad_token_id = pad_token_id
@@ -150,10 +129,7 @@ class PadCollator:
             input_ids[row, :n] = torch.tensor(sample["input_ids"])
             labels[row, :n] = torch.tensor(sample["labels"])
             attention_mask[row, :n] = 1
-        batched = {"input_ids": input_ids, "labels": labels, "attention_mask": attention_mask}
-        if all("sample_index" in sample for sample in batch):
-            batched["sample_index"] = torch.tensor([sample["sample_index"] for sample in batch])
-        return batched
+        return {"input_ids": input_ids, "labels": labels, "attention_mask": attention_mask}
 
 
 def with_labelled_logits_only(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

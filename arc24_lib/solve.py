@@ -16,51 +16,21 @@ from arc24_lib.files import read_records
 from arc24_lib.inference.airv import InferenceConfig, run_airv
 from arc24_lib.inference.backend import Backend
 from arc24_lib.inference.records import PREDICTIONS_FILE, SCORES_FILE, read_scores
+from arc24_lib.task_format import TaskFormat
 from arc24_lib.test_time import TestTimeConfig
 
 logger = logging.getLogger(__name__)
 MIN_TRAINING_S = 1.0  # a task with less training time left than this is predicted without training
-# What inference takes from the test-time training whose adapters it uses: the base model, the
-# adapter training started from (the fallback of a task without its own), and how tasks become text
-FOLLOWS_TRAINING = ("model_path", "adapter_path", "grid_encoder", "prompt_version", "augmentation")
-
-
-def follow_training(inference: InferenceConfig, test_time: TestTimeConfig) -> InferenceConfig:
-    """`inference` with test-time training's adapters and the settings they were trained with
-    (`FOLLOWS_TRAINING`), so the two agree by construction. A setting given to inference that
-    differs from both its default and training's is refused: it belongs to the training."""
-    defaults = InferenceConfig()
-    for name in FOLLOWS_TRAINING:
-        value = getattr(inference, name)
-        if value != getattr(defaults, name) and value != getattr(test_time, name):
-            raise ValueError(f"inference.{name} is {value!r}, but inference follows test-time training "
-                             f"({getattr(test_time, name)!r}): set {name} in the test-time config")
-    return replace(inference, adapters_dir=test_time.output_dir,
-                   **{name: getattr(test_time, name) for name in FOLLOWS_TRAINING})
-
-
-def follow_adapters(inference: InferenceConfig) -> InferenceConfig:
-    """`follow_training` of the test-time training that wrote `inference.adapters_dir`, read from its
-    saved config; unchanged where there is none (or it cannot be read, which is logged)."""
-    from arc24_lib.config import load_config
-    from arc24_lib.test_time import CONFIG_FILE
-
-    path = Path(inference.adapters_dir or "") / CONFIG_FILE
-    if not inference.adapters_dir or not path.exists():
-        return inference
-    try:
-        test_time = load_config(TestTimeConfig, path)
-    except ValueError as error:
-        logger.warning("cannot read %s (%s); inference keeps its own settings", path, error)
-        return inference
-    return replace(follow_training(inference, test_time), adapters_dir=inference.adapters_dir)
 
 
 @dataclass
 class SolveConfig:
     """Solving tasks one at a time (`solve_task`): test-time fine-tuning, then inference with each
-    task's adapter (following the training's settings), within a time budget per task."""
+    task's adapter, both in one task format, within a time budget per task."""
 
+    task_format: TaskFormat = field(default_factory=TaskFormat, metadata={
+        "help": "the model, the adapter training starts from, and the task's text form: one value that "
+                "test-time training and inference both read"})
     test_time: TestTimeConfig | None = field(default_factory=TestTimeConfig, metadata={
         "help": "test-time fine-tuning per task; None: predict with the model (and adapter) as it is"})
     inference: InferenceConfig = field(default_factory=InferenceConfig, metadata={
@@ -83,8 +53,8 @@ class SolveConfig:
                              f"{self.inference_seconds_per_token}: give seconds (a reserve of at least 0)")
         if self.budget_s is not None and self.budget_s < 0:
             raise ValueError(f"budget_s is {self.budget_s}; give seconds (0: no time to train), or None")
-        if self.test_time is not None:
-            self.inference = follow_training(self.inference, self.test_time)
+        if self.test_time is not None:  # inference reads the adapters test-time training writes
+            self.inference = replace(self.inference, adapters_dir=self.test_time.output_dir)
 
     def first_pace(self) -> InferencePace:
         """The pace of inference that the first task's reserve assumes, for the configured generator."""
@@ -99,14 +69,12 @@ class SolveConfig:
                        inference=replace(self.inference, output_dir=str(Path(output_dir) / "inference")))
 
 
-def planned_answer_tokens(task: Task, config: InferenceConfig, tokenizer: Any) -> int:
+def planned_answer_tokens(task: Task, config: InferenceConfig, task_format: TaskFormat, tokenizer: Any) -> int:
     """The answer tokens inference may write for a task: each test input's token budget for each of its
     augmented prompts (what AIRV and scoring time grows with)."""
-    from arc24_lib.encoders import parse_encoder
     from arc24_lib.inference.airv import answer_budget
 
-    encoder = parse_encoder(config.grid_encoder)
-    budgets = [answer_budget(task, index, config, encoder, tokenizer) for index in range(len(task.test))]
+    budgets = [answer_budget(task, index, config, task_format.encoder, tokenizer) for index in range(len(task.test))]
     return sum(budgets) * config.predictions_per_test_input
 
 
@@ -126,14 +94,16 @@ class InferencePace:
             self.seconds_per_token = max(self.seconds_per_token, seconds / tokens)
 
 
-def infer(dataset: Dataset, config: InferenceConfig, backend: Backend) -> Path:
-    """AIRV predictions for every test input, then their augmented scores where asked; returns the
-    predictions path (the scores lie beside it). The dataset must not hold test outputs."""
+def infer(dataset: Dataset, config: InferenceConfig, task_format: TaskFormat, backend: Backend,
+          deadline: float | None = None) -> Path:
+    """AIRV predictions for every test input, then their augmented scores where asked, both cut at
+    `deadline` (a `time.perf_counter()` time; see `run_airv`); returns the predictions path (the
+    scores lie beside it). The dataset must not hold test outputs."""
     from arc24_lib.inference.scoring import score_predictions
 
-    path = run_airv(dataset, config, backend=backend)
+    path = run_airv(dataset, config, task_format, backend=backend, deadline=deadline)
     if config.augmented_scoring:
-        score_predictions(dataset, config, backend)
+        score_predictions(dataset, config, task_format, backend, deadline=deadline)
     return path
 
 
@@ -183,7 +153,9 @@ def solve_task(task: Task, config: SolveConfig, backend: Backend,
     from arc24_lib.inference.backend import backend_tokenizer
 
     pace = pace or config.first_pace()
-    tokens = planned_answer_tokens(task, config.inference, backend_tokenizer(backend, config.inference.model_path))
+    task_format = config.task_format
+    tokens = planned_answer_tokens(task, config.inference, task_format,
+                                   backend_tokenizer(backend, task_format.model_path))
     reserve_s = pace.reserve_s(tokens) if config.inference_reserve_s is None else \
         config.inference_reserve_s * len(task.test)
     test_time = config.test_time
@@ -196,7 +168,7 @@ def solve_task(task: Task, config: SolveConfig, backend: Backend,
             try:
                 if before_stage:
                     before_stage("ttt")
-                trained = fine_tune_at_test_time(hidden, replace(test_time, time_budget_s=training_s))[0]
+                trained = fine_tune_at_test_time(hidden, replace(test_time, time_budget_s=training_s), task_format)[0]
                 result.update(ttt=trained["status"], steps=trained.get("steps", 0),
                               stop_reason=trained.get("stop_reason"), final_loss=trained.get("final_loss"))
             except Exception as error:
@@ -206,7 +178,7 @@ def solve_task(task: Task, config: SolveConfig, backend: Backend,
     try:
         if before_stage:
             before_stage("inference")
-        predictions = infer(hidden, config.inference, backend)
+        predictions = infer(hidden, config.inference, task_format, backend)
         result["inference"] = "done"
     except Exception as error:
         on_failure(f"task {task.task_id}: inference failed", error)
@@ -227,5 +199,6 @@ def solve_tasks(dataset: Dataset, config: SolveConfig, backend: Backend | None =
     """`solve_task` for every task in turn, with one backend; returns their summaries."""
     from tqdm.auto import tqdm
 
-    backend, pace = backend or config.inference.build_backend(), config.first_pace()
+    backend = backend or config.inference.build_backend(config.task_format.model_path)
+    pace = config.first_pace()
     return [solve_task(task, config, backend, pace=pace) for task in tqdm(list(dataset), desc="solving", unit="task")]

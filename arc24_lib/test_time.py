@@ -13,10 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from arc24_lib.augmentation import AugmentationConfig, per_task_augmentation
 from arc24_lib.data import Dataset, Task, task_path
 from arc24_lib.files import JsonlWriter, read_records, write_json_atomic
-from arc24_lib.prompting import DEFAULT_PROMPT_VERSION, check_prompt_version
+from arc24_lib.task_format import TaskFormat
 from arc24_lib.training import TrainingOptions
 
 logger = logging.getLogger(__name__)
@@ -27,12 +26,12 @@ CONFIG_FILE = "test_time_config.json"
 
 @dataclass
 class TestTimeConfig(TrainingOptions):
-    """Test-time fine-tuning of one adapter per task (or one shared by all tasks)."""
+    """Test-time fine-tuning of one adapter per task (or one shared by all tasks); the model, encoder, prompt
+    and augmentations are the run's TaskFormat, given beside it."""
 
     __test__ = False  # not a pytest test class despite its name
 
     output_dir: str = field(default="outputs/test_time_fine_tuning", metadata={"help": "one folder per task"})
-    prompt_version: str = field(default=DEFAULT_PROMPT_VERSION, metadata={"help": "prompt version (R2)"})
     max_seq_len: int = field(default=4096, metadata={"help": "longest sample in tokens; longer ones are trimmed"})
     max_steps: int = field(default=1000, metadata={
         "help": "optimizer steps per task at most; on a CPU the time budget ends a task first"})
@@ -50,13 +49,6 @@ class TestTimeConfig(TrainingOptions):
         "help": "the loss over the few dozen tokens the encoder and prompt can write (arc24_lib.vocabulary), the "
                 "vocabulary projection cut to them (bench/README.md: 7% more steps in the budget); saved beside "
                 "each adapter, inference keeps to them; LoRA only"})
-    augmentation: AugmentationConfig = field(default_factory=per_task_augmentation, metadata={
-        "help": "task augmentations of every sample; inference with these adapters follows them"})
-    distinct_samples: int | None = field(default=None, metadata={
-        "help": "augmented samples a task trains on, gone over again in a new order each pass; a repeat "
-                "skips the frozen layers below lora_layers (their output is kept: 1.21x steps/s at equal "
-                "samples, bench/README.md); None: a fresh sample every step (what the pool costs in "
-                "accuracy is not measured yet)"})
     early_stop_loss: float | None = field(default=None, metadata={
         "help": "stop a task once a logged loss falls below this; None trains to the budget"})
     decay_floor: float = field(default=0.1, metadata={
@@ -67,7 +59,6 @@ class TestTimeConfig(TrainingOptions):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check_prompt_version(self.prompt_version)
         if self.min_train_pairs < 2:
             raise ValueError("min_train_pairs must be at least 2: leave-one-out needs two train pairs")
         if self.time_budget_s is not None and self.time_budget_s <= 0:
@@ -135,32 +126,31 @@ def budget_callback(config: TestTimeConfig, start: float | None = None) -> Any:
     return WithinBudget()
 
 
-def task_samples(tasks: list[Task], config: TestTimeConfig, tokenizer: Any) -> Any:
+def task_samples(tasks: list[Task], config: TestTimeConfig, task_format: TaskFormat, tokenizer: Any) -> Any:
     """The seeded stream of augmented samples test-time training draws from: the leave-one-out forms of
-    `tasks` under `config`'s prompt, encoder, length and augmentation."""
-    from arc24_lib.encoders import parse_encoder
+    `tasks` in `task_format` (prompt, encoder, augmentation), at `config`'s length."""
     from arc24_lib.partitions import leave_one_out
     from arc24_lib.samples import SampleSource, TrainingSamples
 
     forms = [form for task in tasks for form in leave_one_out(task)]
-    return TrainingSamples([SampleSource(forms, config.prompt_version)], parse_encoder(config.grid_encoder),
-                           tokenizer, config.max_seq_len, config.random_seed, config.augmentation,
+    return TrainingSamples([SampleSource(forms, task_format.prompt_version)], task_format.encoder,
+                           tokenizer, config.max_seq_len, config.random_seed, task_format.augmentation,
                            config.problem_augmentation_config(), max_skips=200,
-                           label_shown_grids=config.label_shown_grids, distinct_samples=config.distinct_samples)
+                           label_shown_grids=config.label_shown_grids)
 
 
-def _train_adapter(tasks: list[Task], name: str, config: TestTimeConfig, tokenizer: Any, device: str,
-                   output_dir: Path) -> dict[str, Any]:
+def _train_adapter(tasks: list[Task], name: str, config: TestTimeConfig, task_format: TaskFormat, tokenizer: Any,
+                   device: str, output_dir: Path) -> dict[str, Any]:
     """Train one adapter on the leave-one-out forms of `tasks`; save it and return its result."""
     from arc24_lib.training import kept_vocabulary, make_trainer, prepare_model, training_arguments
     from arc24_lib.vocabulary import KeptRows, cut_head, save_vocabulary
 
     start = time.perf_counter()
-    samples = task_samples(tasks, config, tokenizer)
+    samples = task_samples(tasks, config, task_format, tokenizer)
     stopper = budget_callback(config, start)  # the budget counts the setup too
     args = training_arguments(config, output_dir / "trainer", device, disable_tqdm=True)
-    model = prepare_model(config, device)
-    kept = kept_vocabulary(config, tokenizer, [config.prompt_version])
+    model = prepare_model(config, device, task_format.model_path, task_format.adapter_path)
+    kept = kept_vocabulary(config, tokenizer, task_format.encoder, [task_format.prompt_version])
     rows = None if kept is None else KeptRows(kept, model.config.vocab_size, tokenizer)
     trainer = make_trainer(model, tokenizer, args, samples, callbacks=[stopper],
                            lr_multiplier=budget_lr_multiplier(config, start), rows=rows)
@@ -178,15 +168,13 @@ def _train_adapter(tasks: list[Task], name: str, config: TestTimeConfig, tokeniz
             "samples_skipped": samples.counts.skipped, "adapter_path": str(output_dir)}
 
 
-def _skip_reason(task: Task, config: TestTimeConfig, tokenizer: Any) -> str | None:
-    from arc24_lib.encoders import parse_encoder
+def _skip_reason(task: Task, config: TestTimeConfig, task_format: TaskFormat, tokenizer: Any) -> str | None:
     from arc24_lib.partitions import leave_one_out
     from arc24_lib.prompting import fit_prompt
 
     if len(task.train) < config.min_train_pairs:
         return f"only {len(task.train)} train pairs; leave-one-out needs {config.min_train_pairs}"
-    encoder = parse_encoder(config.grid_encoder)
-    if not any(fit_prompt(form, encoder, config.prompt_version, tokenizer, config.max_seq_len)[0]
+    if not any(fit_prompt(form, task_format.encoder, task_format.prompt_version, tokenizer, config.max_seq_len)[0]
                for form in leave_one_out(task)):
         return f"no leave-one-out prompt fits max_seq_len {config.max_seq_len}"
     return None
@@ -199,11 +187,14 @@ def _summarize(result: dict[str, Any], root: Path) -> None:
             summary.write([result])
 
 
-def fine_tune_at_test_time(dataset: Dataset, config: TestTimeConfig) -> list[dict[str, Any]]:
-    """Train an adapter per task (or one shared); skip and report tasks that cannot be trained.
+def fine_tune_at_test_time(dataset: Dataset, config: TestTimeConfig,
+                           task_format: TaskFormat | None = None) -> list[dict[str, Any]]:
+    """Train an adapter per task (or one shared) in `task_format` (default: TaskFormat()); skip and
+    report tasks that cannot be trained.
 
     Each task's adapter and `ttt_result.json` go to `output_dir/<task_id>/`; a rerun keeps the
-    tasks already done. One line per task is appended to `output_dir/ttt_summary.jsonl`.
+    tasks already done. One line per task is appended to `output_dir/ttt_summary.jsonl`; the format
+    is saved in `output_dir` (task_format.FORMAT_FILE), where inference with the adapters reads it.
     """
     from tqdm.auto import tqdm
     from transformers import set_seed
@@ -211,10 +202,12 @@ def fine_tune_at_test_time(dataset: Dataset, config: TestTimeConfig) -> list[dic
     from arc24_lib.config import save_config
     from arc24_lib.models import default_device, load_tokenizer
 
+    task_format = task_format or TaskFormat()
     root = Path(config.output_dir)
     save_config(config, root / CONFIG_FILE)
+    task_format.save(root)
     device = config.device or default_device()
-    tokenizer = load_tokenizer(config.model_path)
+    tokenizer = load_tokenizer(task_format.model_path)
     groups = [("shared", list(dataset))] if config.shared_adapter else [(t.task_id, [t]) for t in dataset]
     results = []
     for name, tasks in tqdm(groups, desc="test-time fine-tuning", unit="task"):
@@ -225,7 +218,7 @@ def fine_tune_at_test_time(dataset: Dataset, config: TestTimeConfig) -> list[dic
                 results.append(previous)
                 _summarize(previous, root)  # where a crash came between its result and its summary line
                 continue
-        reasons = {task.task_id: _skip_reason(task, config, tokenizer) for task in tasks}
+        reasons = {task.task_id: _skip_reason(task, config, task_format, tokenizer) for task in tasks}
         trainable = [task for task in tasks if reasons[task.task_id] is None]
         try:
             if not trainable:
@@ -233,7 +226,7 @@ def fine_tune_at_test_time(dataset: Dataset, config: TestTimeConfig) -> list[dic
             else:
                 set_seed(config.random_seed)
                 logger.info("task %s: test-time training starts", name)
-                result = _train_adapter(trainable, name, config, tokenizer, device, folder)
+                result = _train_adapter(trainable, name, config, task_format, tokenizer, device, folder)
         except Exception as error:  # one failing task must not sink the run
             logger.exception("test-time fine-tuning failed for %s", name)
             result = {"task_id": name, "status": "failed", "reason": f"{type(error).__name__}: {error}"}

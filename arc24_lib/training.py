@@ -42,15 +42,11 @@ SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constan
 
 @dataclass
 class TrainingOptions:
-    """What fine-tuning and test-time fine-tuning share: model, adapter, optimisation, augmentation."""
+    """What fine-tuning and test-time fine-tuning share: optimisation and LoRA. The model, encoder and task
+    augmentations are each stage's own (fine-tuning's fields, test-time training's TaskFormat)."""
 
-    # --- model ---
-    model_path: str = field(default="embedded", metadata={"help": "model folder, hub id or `embedded`"})
-    adapter_path: str | None = field(default=None, metadata={"help": "LoRA adapter to continue training"})
     output_dir: str = field(default="outputs/fine_tuning", metadata={"help": "where results are written"})
     device: str | None = field(default=None, metadata={"help": "cpu or cuda; default: cuda when visible"})
-    # --- prompt ---
-    grid_encoder: str = field(default=DEFAULT_ENCODER, metadata={"help": "grid encoder string (R1)"})
     max_seq_len: int = field(default=2048, metadata={"help": "longest sample in tokens; longer ones are trimmed"})
     # --- optimisation ---
     max_steps: int = field(default=1000, metadata={"help": "optimizer steps"})
@@ -84,9 +80,7 @@ class TrainingOptions:
     lora_layers: int | None = field(default=None, metadata={
         "help": "adapters on the last this many decoder layers only (backward stops below them, so a "
                 "step is faster); None, or a model with fewer layers: all layers"})
-    # --- augmentation (A1, A2) ---
-    augmentation: AugmentationConfig = field(default_factory=AugmentationConfig, metadata={
-        "help": "task augmentations of every sample"})
+    # --- augmentation (A2; the task augmentations are the stage's own) ---
     problem_augmentation_probability: float = field(default=0.0, metadata={
         "help": "chance a sample transforms only its inputs or outputs (A2)"})
 
@@ -98,8 +92,6 @@ class TrainingOptions:
         if self.reduced_vocabulary and not self.use_lora:
             raise ValueError("reduced_vocabulary needs use_lora=True: full fine-tuning trains the lm_head it "
                              "would cut; set reduced_vocabulary=False")
-        if self.adapter_path and not self.use_lora:
-            raise ValueError("adapter_path needs use_lora=True (or merge the adapter first with merge_adapter)")
         if self.max_steps < 1 or self.max_seq_len < 16:
             raise ValueError(f"max_steps {self.max_steps} and max_seq_len {self.max_seq_len} must be positive")
         unknown = set(self.report_to) - {"tensorboard", "wandb"}
@@ -118,6 +110,11 @@ class TrainingOptions:
 class FineTuningConfig(TrainingOptions):
     """Fine-tuning on several datasets, each paired with a prompt version."""
 
+    model_path: str = field(default="embedded", metadata={"help": "model folder, hub id or `embedded`"})
+    adapter_path: str | None = field(default=None, metadata={"help": "LoRA adapter to continue training"})
+    grid_encoder: str = field(default=DEFAULT_ENCODER, metadata={"help": "grid encoder string (R1)"})
+    augmentation: AugmentationConfig = field(default_factory=AugmentationConfig, metadata={
+        "help": "task augmentations of every sample (A1)"})
     lr_scheduler_type: str = field(default="linear", metadata={"help": "lr schedule", "choices": SCHEDULERS})
     warmup_ratio: float = field(default=0.05, metadata={"help": "share of steps spent warming up (0-1)"})
 
@@ -157,22 +154,24 @@ def is_main_process() -> bool:
 
 # --- model ------------------------------------------------------------------------------
 
-def prepare_model(options: TrainingOptions, device: str) -> Any:
-    """The model to train: base with a new or continued LoRA adapter, or the full model."""
+def prepare_model(options: TrainingOptions, device: str, model_path: str, adapter_path: str | None = None) -> Any:
+    """The model to train: `model_path` with a new LoRA adapter or `adapter_path` continued, or the full model."""
     import torch
     from peft import LoraConfig, PeftModel, get_peft_model
 
     from arc24_lib.models import load_model
 
+    if adapter_path and not options.use_lora:
+        raise ValueError("adapter_path needs use_lora=True (or merge the adapter first with merge_adapter)")
     dtype = torch.float32 if device == "cpu" else None
-    model = load_model(options.model_path, device=device, dtype=dtype)
+    model = load_model(model_path, device=device, dtype=dtype)
     if options.gradient_checkpointing:
         model.gradient_checkpointing_enable()
         model.enable_input_require_grads()
     if not options.use_lora:
         return model
-    if options.adapter_path:
-        return PeftModel.from_pretrained(model, options.adapter_path, is_trainable=True)
+    if adapter_path:
+        return PeftModel.from_pretrained(model, adapter_path, is_trainable=True)
     n_layers = model.config.num_hidden_layers
     if options.lora_layers is not None and options.lora_layers < 1:
         raise ValueError(f"lora_layers is {options.lora_layers}; give at least 1 (the model has {n_layers} "
@@ -187,7 +186,13 @@ def prepare_model(options: TrainingOptions, device: str) -> Any:
 
 
 def training_arguments(options: TrainingOptions, output_dir: str | Path, device: str, **overrides: Any) -> Any:
-    """TrainingArguments from our options (mixed precision on GPU, plain fp32 on CPU)."""
+    """TrainingArguments from our options (mixed precision on GPU, plain fp32 on CPU).
+
+    Our options are not a TrainingArguments subclass (as TRL's SFTConfig is): that class has 112 fields (transformers
+    5.19) whose defaults are the Trainer's, not a test-time run's, every flag and notebook parameter check would
+    import transformers and torch to build it, and our effective batch (`samples_per_step`) is split over
+    processes here, which its fields cannot say. The fields mapped below are the only ones we set; anything else
+    stays the Trainer's default."""
     from transformers import TrainingArguments
 
     on_gpu = device.startswith("cuda")
@@ -233,26 +238,18 @@ def make_trainer(model: Any, tokenizer: Any, args: Any, train_dataset: Any, eval
     """A transformers Trainer wired with our padding collator that computes logits only where a
     label is (same loss, less work); the tokenizer is saved with checkpoints. `lr_multiplier`
     (step -> share of the peak rate) replaces `args.lr_scheduler_type` when given. `rows`
-    (vocabulary.KeptRows): the labels as rows of a cut vocabulary projection (train inside cut_head).
-    Samples with a `sample_index` (a pool, TrainingSamples' `distinct_samples`) run the frozen lower
-    layers once each (frozen_layers.FrozenLayers)."""
+    (vocabulary.KeptRows): the labels as rows of a cut vocabulary projection (train inside cut_head)."""
     from torch.optim.lr_scheduler import LambdaLR
     from transformers import Trainer
 
-    from arc24_lib.frozen_layers import FrozenLayers
     from arc24_lib.samples import PadCollator, with_labelled_logits_only
 
     class LabelledLogitsTrainer(Trainer):
-        frozen: FrozenLayers | None = None
-
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             inputs = with_labelled_logits_only(inputs)
             if rows is not None:
                 inputs["shift_labels"] = rows.rows(inputs["shift_labels"])
-            if self.frozen is None:
-                self.frozen = FrozenLayers(self.accelerator.unwrap_model(model), self.accelerator.autocast)
-            with self.frozen.adapted_only(inputs) as inputs:
-                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
 
         def create_scheduler(self, num_training_steps, optimizer=None):
             if lr_multiplier is None or self.lr_scheduler is not None:
@@ -265,14 +262,14 @@ def make_trainer(model: Any, tokenizer: Any, args: Any, train_dataset: Any, eval
                                  callbacks=callbacks)
 
 
-def kept_vocabulary(options: TrainingOptions, tokenizer: Any, prompt_versions: list[str]) -> tuple[int, ...] | None:
-    """The token ids a reduced-vocabulary run keeps (every prompt version's), None for the full vocabulary."""
+def kept_vocabulary(options: TrainingOptions, tokenizer: Any, encoder: Any,
+                    prompt_versions: list[str]) -> tuple[int, ...] | None:
+    """The token ids a reduced-vocabulary run keeps (every prompt version's under `encoder`, a GridEncoder),
+    None for the full vocabulary."""
     if not options.reduced_vocabulary:
         return None
-    from arc24_lib.encoders import parse_encoder
     from arc24_lib.vocabulary import answer_vocabulary
 
-    encoder = parse_encoder(options.grid_encoder)
     return tuple(sorted({token for version in prompt_versions
                          for token in answer_vocabulary(tokenizer, encoder, version)}))
 
@@ -350,8 +347,8 @@ def fine_tune(config: FineTuningConfig, callbacks: list[Any] | None = None) -> d
     args = training_arguments(config, output_dir, device, lr_scheduler_type=config.lr_scheduler_type,
                               warmup_steps=config.warmup_ratio, save_strategy="steps", save_steps=config.save_steps,
                               save_total_limit=config.save_total_limit, **eval_args)
-    model = prepare_model(config, device)
-    kept = kept_vocabulary(config, tokenizer, [version for _, version in config.train_datasets])
+    model = prepare_model(config, device, config.model_path, config.adapter_path)
+    kept = kept_vocabulary(config, tokenizer, encoder, [version for _, version in config.train_datasets])
     rows = None if kept is None else KeptRows(kept, model.config.vocab_size, tokenizer)
     trainer = make_trainer(model, tokenizer, args, samples, eval_samples, callbacks, rows=rows)
     checkpoint = _last_checkpoint(output_dir) if config.resume else None

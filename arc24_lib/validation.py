@@ -27,21 +27,22 @@ class VoteValidation(TrainerCallback):
 
     def __init__(self, dataset: Dataset, config: FineTuningConfig, predictions: int = 2):
         from arc24_lib.inference.airv import InferenceConfig
+        from arc24_lib.task_format import TaskFormat
 
         if not config.val_dataset or predictions < 1:
             raise ValueError("vote validation needs the run's val_dataset and at least 1 prediction per test input")
         self.dataset, self.output_dir = dataset, Path(config.output_dir)
-        self.inference = InferenceConfig(model_path=config.model_path, grid_encoder=config.grid_encoder,
-                                         prompt_version=config.val_dataset[1], device=config.device,
-                                         predictions_per_test_input=predictions, augmented_scoring=False,
-                                         max_seq_len=config.max_seq_len)
-        self.start_adapter = config.adapter_path
+        self.inference = InferenceConfig(device=config.device, predictions_per_test_input=predictions,
+                                         augmented_scoring=False, max_seq_len=config.max_seq_len)
+        # each checkpoint's adapter replaces adapter_path, the one training started from
+        self.task_format = TaskFormat(model_path=config.model_path, adapter_path=config.adapter_path,
+                                      grid_encoder=config.grid_encoder, prompt_version=config.val_dataset[1])
         self.backend: Any = None
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         # step 0: the model before training; a resumed run: its checkpoint, unless validated before the stop
         step = state.global_step
-        self.validate(step, self.start_adapter if step == 0 else self.checkpoint(args, step), state)
+        self.validate(step, self.task_format.adapter_path if step == 0 else self.checkpoint(args, step), state)
 
     def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self.validate(state.global_step, self.checkpoint(args, state.global_step), state)
@@ -59,10 +60,10 @@ class VoteValidation(TrainerCallback):
         if any(record["step"] == step for record in read_records(path)):
             return
         started = time.perf_counter()
-        config = replace(self.inference, adapter_path=adapter, output_dir=str(self.output_dir / "validation" /
-                                                                                f"step-{step}"))
-        self.backend = self.backend or config.build_backend()
-        outputs = predict(self.dataset, config, self.backend)
+        config = replace(self.inference, output_dir=str(self.output_dir / "validation" / f"step-{step}"))
+        task_format = replace(self.task_format, adapter_path=adapter)
+        self.backend = self.backend or config.build_backend(task_format.model_path)
+        outputs = predict(self.dataset, config, task_format, self.backend)
         losses = [entry["eval_loss"] for entry in state.log_history if "eval_loss" in entry and entry["step"] == step]
         record = {"step": step, "solved": outputs["solved"], "tasks": len(self.dataset),
                   "vote_2": outputs["summary"]["vote_2"], "pass_n": outputs["summary"]["pass_n"],

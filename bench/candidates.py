@@ -50,16 +50,19 @@ def main() -> None:
     from arc24_lib.inference.scoring import score_predictions
     from arc24_lib.models import load_tokenizer
     from arc24_lib.partitions import smallest_tasks
-    from arc24_lib.solve import follow_training, planned_answer_tokens, task_metrics
+    from arc24_lib.solve import planned_answer_tokens, task_metrics
+    from arc24_lib.task_format import TaskFormat
     from arc24_lib.test_time import TestTimeConfig, fine_tune_at_test_time
 
     output_dir = Path(args.output_dir)
     tasks = smallest_tasks(get_dataset(args.dataset), args.n_tasks)
     test_time = TestTimeConfig(output_dir=str(output_dir / "adapters"), time_budget_s=args.train_s, device="cpu")
+    task_format = TaskFormat()  # both stages'
     results_path = output_dir / "results.jsonl"
-    tokenizer = load_tokenizer(test_time.model_path)
-    planned = {arm: {task.task_id: planned_answer_tokens(task, follow_training(config_from_dict(
-        InferenceConfig, changes), test_time), tokenizer) for task in tasks} for arm, changes in args.arms.items()}
+    tokenizer = load_tokenizer(task_format.model_path)
+    planned = {arm: {task.task_id: planned_answer_tokens(task, config_from_dict(InferenceConfig, changes), task_format,
+                                                         tokenizer) for task in tasks}
+               for arm, changes in args.arms.items()}
     if args.report:
         print(table(read_records(results_path), list(args.arms), tasks.task_ids, planned))
         return
@@ -70,19 +73,20 @@ def main() -> None:
             if all((arm, task.task_id) in done for arm in args.arms):
                 continue
             one = Dataset(task.task_id, {task.task_id: task})
-            trained = fine_tune_at_test_time(one.without_solutions(), test_time)[0]  # once; a rerun keeps it
+            # once; a rerun keeps it
+            trained = fine_tune_at_test_time(one.without_solutions(), test_time, task_format)[0]
             for arm, changes in args.arms.items():
                 if (arm, task.task_id) in done:
                     continue
                 folder = output_dir / arm / task.task_id
                 shutil.rmtree(folder, ignore_errors=True)  # an unfinished task is timed again from the start
-                config = follow_training(config_from_dict(InferenceConfig, {**changes, "device": "cpu",
-                                                                            "output_dir": str(folder)}), test_time)
-                backend = backends.get(config)
+                config = config_from_dict(InferenceConfig, {**changes, "device": "cpu", "output_dir": str(folder),
+                                                            "adapters_dir": test_time.output_dir})
+                backend = backends.get(config, task_format.model_path)
                 started = time.perf_counter()
-                run_airv(one.without_solutions(), config, backend=backend)
+                run_airv(one.without_solutions(), config, task_format, backend=backend)
                 generated = time.perf_counter()
-                score_predictions(one.without_solutions(), config, backend)
+                score_predictions(one.without_solutions(), config, task_format, backend)
                 scored = time.perf_counter()
                 records = read_records(folder / PREDICTIONS_FILE)
                 candidates = [len({json.dumps(r["grid"]) for r in records if r["test_index"] == i and r["grid"]})

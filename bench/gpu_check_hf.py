@@ -69,9 +69,10 @@ def sample_tokens(task, config, tokenizer, n: int = 16) -> float:
     """Mean tokens of the first `n` test-time samples the training draws for `task` (same seed, same samples)."""
     import itertools
 
+    from arc24_lib.task_format import TaskFormat
     from arc24_lib.test_time import task_samples
 
-    samples = task_samples([task], config, tokenizer)
+    samples = task_samples([task], config, TaskFormat(), tokenizer)
     lengths = [len(sample["input_ids"]) for sample in itertools.islice(iter(samples), n)]
     return sum(lengths) / len(lengths)
 
@@ -91,13 +92,15 @@ def train_seconds(model: Path, task, max_seq_len: int, batch_size: int, per_devi
                   device: str) -> float:
     """Seconds the library's test-time training takes for `steps` steps on `task`."""
     from arc24_lib.data import Dataset
+    from arc24_lib.task_format import TaskFormat
     from arc24_lib.test_time import TestTimeConfig, fine_tune_at_test_time
 
     with tempfile.TemporaryDirectory() as folder:
-        config = TestTimeConfig(model_path=str(model), output_dir=folder, max_seq_len=max_seq_len, max_steps=steps,
+        config = TestTimeConfig(output_dir=folder, max_seq_len=max_seq_len, max_steps=steps,
                                 samples_per_step=batch_size, per_device_train_batch_size=per_device, device=device,
                                 logging_steps=10**6)
-        result = fine_tune_at_test_time(Dataset("timing", {task.task_id: task}), config)[0]
+        result = fine_tune_at_test_time(Dataset("timing", {task.task_id: task}), config,
+                                        TaskFormat(model_path=str(model)))[0]
     if result["status"] != "trained":
         raise RuntimeError(f"test-time training of {task.task_id} did not run: {result.get('reason')}")
     return result["seconds"]

@@ -38,18 +38,20 @@ def main() -> None:
     from arc24_lib.inference.backend import GenerationConfig
     from arc24_lib.inference.hf import HFBackend
     from arc24_lib.partitions import smallest_tasks
+    from arc24_lib.task_format import TaskFormat
 
     tasks = smallest_tasks(get_dataset(args.dataset), args.n_tasks)
     hidden = tasks.without_solutions()
     device = "cuda" if torch.cuda.is_available() else "cpu"
+    task_format = TaskFormat(adapter_path=args.adapter)
 
     def run(backend, batch_size: int) -> tuple[float, list[dict]]:
         with tempfile.TemporaryDirectory() as folder:
             config = InferenceConfig(output_dir=folder, predictions_per_test_input=args.predictions,
                                      prompts_per_call=batch_size, max_seq_len=args.max_seq_len, augmented_scoring=False,
-                                     generator=args.generator, adapter_path=args.adapter)
+                                     generator=args.generator)
             start = time.perf_counter()
-            records = read_records(run_airv(hidden, config, backend=backend))
+            records = read_records(run_airv(hidden, config, task_format, backend=backend))
             return time.perf_counter() - start, records
 
     hf = HFBackend(args.model, device=device, prompts_per_call=1)

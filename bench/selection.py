@@ -83,14 +83,14 @@ def _candidates(records: list[dict[str, Any]]) -> list[Any]:
     return rank_candidates(records)[:MAX_CANDIDATES]
 
 
-def _augmentations(task: Any, records: list[dict[str, Any]], config: Any) -> dict[str, list[Any]]:
+def _augmentations(task: Any, records: list[dict[str, Any]], config: Any, task_format: Any) -> dict[str, list[Any]]:
     """The AIRV augmentations of a test input's records, and the fresh sequence for scoring."""
     from arc24_lib.augmentation import TaskAugmentation, inference_augmentations
 
     airv = {r["augmentation_index"]: TaskAugmentation.from_dict(r["augmentation"]) for r in records}
     rng = np.random.default_rng([config.random_seed + 1, zlib.crc32(task.task_id.encode())])
     return {"airv": [airv[i] for i in sorted(airv)],
-            "fresh": inference_augmentations(task, FRESH, rng, config.augmentation)}
+            "fresh": inference_augmentations(task, FRESH, rng, task_format.augmentation)}
 
 
 def score_all(tasks: Any, arms: list[str], candidates_dir: Path, raw_path: Path) -> None:
@@ -98,13 +98,13 @@ def score_all(tasks: Any, arms: list[str], candidates_dir: Path, raw_path: Path)
     from tqdm.auto import tqdm
 
     from arc24_lib.config import load_config
-    from arc24_lib.encoders import parse_encoder
     from arc24_lib.files import JsonlWriter, read_records
     from arc24_lib.inference import make_backend
     from arc24_lib.inference.airv import InferenceConfig
     from arc24_lib.inference.records import PREDICTIONS_FILE
     from arc24_lib.inference.scoring import scoring_prompts
     from arc24_lib.selection import group_records
+    from arc24_lib.task_format import FORMAT_FILE, TaskFormat
 
     done = {(r["arm"], r["task_id"], r["test_index"], r["kind"], r["aug"]) for r in read_records(raw_path)}
     backend = None
@@ -115,9 +115,10 @@ def score_all(tasks: Any, arms: list[str], candidates_dir: Path, raw_path: Path)
             for arm in arms:
                 folder = candidates_dir / arm / task.task_id
                 config = load_config(InferenceConfig, folder / "inference_config.json")
-                encoder = parse_encoder(config.grid_encoder)
+                task_format = load_config(TaskFormat, folder / FORMAT_FILE)  # run_airv saves it beside the config
+                encoder = task_format.encoder
                 if backend is None:
-                    backend = make_backend("hf", config.model_path, device="cpu",
+                    backend = make_backend("hf", task_format.model_path, device="cpu",
                                            prompts_per_call=config.prompts_per_call)
                 groups = group_records(read_records(folder / PREDICTIONS_FILE))
                 for test_index in range(len(task.test)):
@@ -125,13 +126,14 @@ def score_all(tasks: Any, arms: list[str], candidates_dir: Path, raw_path: Path)
                     grids = [c.grid for c in _candidates(group)]
                     if len(grids) <= N_ATTEMPTS:
                         continue  # every candidate is submitted: nothing to score
-                    for kind, augmentations in _augmentations(hidden, group, config).items():
+                    for kind, augmentations in _augmentations(hidden, group, config, task_format).items():
                         for aug, augmentation in enumerate(augmentations):
                             if (arm, task.task_id, test_index, kind, aug) in done:
                                 continue
                             started = time.perf_counter()
                             items = scoring_prompts(hidden, test_index, grids, [augmentation], encoder,
-                                                    config.prompt_version, backend.tokenizer, config.max_seq_len - 1)
+                                                    task_format.prompt_version, backend.tokenizer,
+                                                    config.max_seq_len - 1)
                             scores = backend.score([p for _, p, _ in items], [a for _, _, a in items], adapter)
                             seconds = time.perf_counter() - started
                             logprobs, tokens = [None] * len(grids), [None] * len(grids)

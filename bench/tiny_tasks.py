@@ -13,7 +13,7 @@ Prints one line per task and arm and a summary per arm; the results go to result
 come, and a rerun into the same --output-dir goes on where it stopped (an unfinished task is
 timed again from the start).
 Run: .venv/bin/python bench/tiny_tasks.py [--dataset arc-agi-1/training] [--task-ids ...]
-     [--arms '{"raw": {}, "prior": {"test_time": {"adapter_path": "..."}}}'] [--help]
+     [--arms '{"raw": {}, "prior": {"task_format": {"adapter_path": "..."}}}'] [--help]
 """
 
 import argparse
@@ -23,14 +23,13 @@ import time
 from pathlib import Path
 
 from arc24_lib.config import add_config_arguments, config_from_dict, flags_to_dict, merge_dicts
-from arc24_lib.solve import FOLLOWS_TRAINING, SolveConfig, solve_task
+from arc24_lib.solve import SolveConfig, solve_task
 
 # Where the bench departs from the library's defaults, and why: it measures this machine's CPU
 BENCH_DIFFERENCES = {"test_time": {"device": "cpu"}, "inference": {"device": "cpu"}}
 BENCH_OWN = ("dataset", "task_ids", "n_tasks", "output_dir")  # the bench's own flags, not SolveConfig's
-# set by --output-dir, or followed from test-time training by construction (solve.follow_training)
-NOT_FLAGS = ("test_time.output_dir", "inference.output_dir", "inference.adapters_dir",
-             *(f"inference.{name}" for name in FOLLOWS_TRAINING))
+# set by --output-dir (inference reads the adapters where test-time training writes them)
+NOT_FLAGS = ("test_time.output_dir", "inference.output_dir", "inference.adapters_dir")
 
 
 def bench_parser() -> argparse.ArgumentParser:
@@ -91,7 +90,8 @@ def main() -> None:
                 for folder in (config.test_time and config.test_time.output_dir, config.inference.output_dir):
                     if folder:  # an unfinished task is timed again from the start
                         shutil.rmtree(task_path(folder, task.task_id), ignore_errors=True)
-                result = {"arm": arm, **solve_task(task, config, backends.get(config.inference), pace=paces[arm])}
+                backend = backends.get(config.inference, config.task_format.model_path)
+                result = {"arm": arm, **solve_task(task, config, backend, pace=paces[arm])}
                 writer.write([result])
                 print(row(result), flush=True)
     print(summary(read_records(results_path), configs, tasks.task_ids))

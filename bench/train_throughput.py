@@ -53,7 +53,7 @@ def time_trainer(options, tokenizer, samples) -> float:
     args = training_arguments(options, "outputs/bench_train_throughput", "cpu", disable_tqdm=True,
                               data_seed=0, seed=0)
     in_order = InOrder(samples)  # an iterable dataset: the Trainer takes the samples in the raw loop's order
-    trainer = make_trainer(prepare_model(options, "cpu"), tokenizer, args, in_order, callbacks=[clock])
+    trainer = make_trainer(prepare_model(options, "cpu", "embedded"), tokenizer, args, in_order, callbacks=[clock])
     trainer.train()
     return time.perf_counter() - clock.start
 
@@ -62,7 +62,8 @@ def time_raw_loop(options, tokenizer, samples) -> float:
     """Seconds a plain forward/backward/AdamW loop spends on steps 2..n."""
     from arc24_lib.training import prepare_model
 
-    return raw_loop_seconds(prepare_model(options, "cpu"), samples, tokenizer.pad_token_id, options.learning_rate)
+    return raw_loop_seconds(prepare_model(options, "cpu", "embedded"), samples, tokenizer.pad_token_id,
+                            options.learning_rate)
 
 
 def main() -> None:

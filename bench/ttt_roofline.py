@@ -266,26 +266,29 @@ def main() -> None:
     from arc24_lib.data import load_builtin
     from arc24_lib.models import load_tokenizer
     from arc24_lib.partitions import smallest_tasks
+    from arc24_lib.task_format import TaskFormat
     from arc24_lib.test_time import TestTimeConfig, task_samples
     from arc24_lib.training import prepare_model
 
     torch.manual_seed(0)
     config = TestTimeConfig(device="cpu")
-    tokenizer = load_tokenizer(config.model_path)
+    task_format = TaskFormat()
+    tokenizer = load_tokenizer(task_format.model_path)
     samples = []
     chosen = list(smallest_tasks(load_builtin("arc-agi-1/training"), args.from_rank + args.n_tasks))[args.from_rank:]
     for task in chosen:
-        samples += list(itertools.islice(iter(task_samples([task], config, tokenizer)), args.samples_per_task))
+        samples += list(itertools.islice(iter(task_samples([task], config, task_format, tokenizer)),
+                                         args.samples_per_task))
     timed = samples[args.warmup:]
     tokens = round(statistics.mean(len(s["input_ids"]) for s in timed))
     labelled = round(statistics.mean(sum(label != -100 for label in s["labels"][1:]) for s in timed))
-    model = prepare_model(config, "cpu")
+    model = prepare_model(config, "cpu", task_format.model_path)
     full = Shapes.of(model.config)
     from arc24_lib.training import kept_vocabulary
     from arc24_lib.vocabulary import KeptRows
 
-    rows = KeptRows(kept_vocabulary(replace(config, reduced_vocabulary=True), tokenizer, [config.prompt_version]),
-                    model.config.vocab_size, tokenizer)
+    rows = KeptRows(kept_vocabulary(replace(config, reduced_vocabulary=True), tokenizer, task_format.encoder,
+                                    [task_format.prompt_version]), model.config.vocab_size, tokenizer)
     kept = rows.kept  # the library's reduced vocabulary (arc24_lib.vocabulary)
     assert {i for s in samples for i in s["labels"] if i != -100} <= set(kept.tolist()), "a label outside the set"
     rates = roofline(full, tokens, labelled, len(kept))
@@ -310,8 +313,9 @@ def main() -> None:
     for _ in range(args.repeats):
         for arm, arm_rows in (("full", None), ("reduced", rows)):
             with tempfile.TemporaryDirectory() as folder:
-                trainer_steps[arm].append(trainer_step_seconds(prepare_model(config, "cpu"), tokenizer, samples,
-                                                               config, args.warmup, folder, arm_rows))
+                trainer_steps[arm].append(trainer_step_seconds(prepare_model(config, "cpu", task_format.model_path),
+                                                               tokenizer, samples, config, args.warmup, folder,
+                                                               arm_rows))
     trainer = statistics.mean(trainer_steps["full"])
     trainer_reduced = statistics.mean(trainer_steps["reduced"])
 

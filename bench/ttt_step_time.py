@@ -15,13 +15,14 @@ import torch
 from raw_loop import raw_loop_seconds
 
 
-def seconds_per_step(options, samples, pad_token_id: int, warmup: int = 2, batch_size: int = 1) -> float:
+def seconds_per_step(options, task_format, samples, pad_token_id: int, warmup: int = 2, batch_size: int = 1) -> float:
     """Mean wall time of forward, backward and AdamW over the steps after the warm-up ones."""
     from arc24_lib.training import cpu_has_bf16, prepare_model
 
     dtype = torch.bfloat16 if cpu_has_bf16() else torch.float32
-    seconds = raw_loop_seconds(prepare_model(options, "cpu"), samples, pad_token_id, options.learning_rate,
-                               warmup=warmup, dtype=dtype, labelled_logits_only=True, batch_size=batch_size)
+    seconds = raw_loop_seconds(prepare_model(options, "cpu", task_format.model_path), samples, pad_token_id,
+                               options.learning_rate, warmup=warmup, dtype=dtype, labelled_logits_only=True,
+                               batch_size=batch_size)
     return seconds / (len(samples) // batch_size - warmup)
 
 
@@ -34,10 +35,10 @@ def main() -> None:
     args = parser.parse_args()
 
     from arc24_lib.data import get_dataset
-    from arc24_lib.encoders import DEFAULT_ENCODER, parse_encoder
     from arc24_lib.models import load_tokenizer
     from arc24_lib.partitions import leave_one_out
     from arc24_lib.samples import SampleSource, TrainingSamples
+    from arc24_lib.task_format import TaskFormat
     from arc24_lib.test_time import TestTimeConfig
 
     torch.manual_seed(0)
@@ -52,11 +53,12 @@ def main() -> None:
     tokenizer = load_tokenizer("embedded")
     first = None
     for prompt_version, lora_layers, batch_size in settings:
-        options = TestTimeConfig(prompt_version=prompt_version, lora_layers=lora_layers, device="cpu")
-        samples = TrainingSamples([SampleSource(leave_one_out(task), prompt_version)], parse_encoder(DEFAULT_ENCODER),
+        options = TestTimeConfig(lora_layers=lora_layers, device="cpu")
+        task_format = TaskFormat(prompt_version=prompt_version)
+        samples = TrainingSamples([SampleSource(leave_one_out(task), prompt_version)], task_format.encoder,
                                   tokenizer, 4096, seed=0, label_shown_grids=True)
         batch = list(itertools.islice(samples, (args.steps + 2) * batch_size))
-        rate = batch_size / seconds_per_step(options, batch, tokenizer.pad_token_id, batch_size=batch_size)
+        rate = batch_size / seconds_per_step(options, task_format, batch, tokenizer.pad_token_id, batch_size=batch_size)
         first = first or rate
         tokens = sum(len(s["input_ids"]) for s in batch) / len(batch)
         print(f"| {prompt_version} | {lora_layers or 'all 30'} | {batch_size} | {tokens:.0f} | {batch_size / rate:.3f} "

@@ -22,20 +22,20 @@ def main() -> None:
     from peft import LoraConfig, get_peft_model
 
     from arc24_lib.data import get_dataset
-    from arc24_lib.encoders import parse_encoder
     from arc24_lib.inference.airv import InferenceConfig, plan_predictions
     from arc24_lib.inference.backend import GenerationConfig
     from arc24_lib.inference.vllm import VLLMBackend
     from arc24_lib.models import load_model, load_tokenizer
     from arc24_lib.partitions import smallest_tasks
+    from arc24_lib.task_format import TaskFormat
     from arc24_lib.training import LORA_TARGETS
 
     tasks = smallest_tasks(get_dataset("arc-agi-1/training"), args.n_tasks)
     config = InferenceConfig(predictions_per_test_input=args.predictions, max_seq_len=4096)
-    encoder, tokenizer = parse_encoder(config.grid_encoder), load_tokenizer("embedded")
-    plan = [p for task in tasks for p in plan_predictions(task.without_solutions(), config, encoder, tokenizer)]
+    task_format, tokenizer = TaskFormat(), load_tokenizer("embedded")
+    plan = [p for task in tasks for p in plan_predictions(task.without_solutions(), config, task_format, tokenizer)]
     prompts, limits = [p.prompt for p in plan], [p.max_new_tokens for p in plan]
-    generation = GenerationConfig(max_new_tokens=max(limits), shape_hold_encoder=config.grid_encoder)
+    generation = GenerationConfig(max_new_tokens=max(limits), shape_hold_encoder=task_format.grid_encoder)
     answers = ["grid shape: 3x3\n1 012\n2 345\n3 678"] * len(prompts)
     folder = tempfile.mkdtemp()
     model = get_peft_model(load_model("embedded", device="cpu"),

@@ -3,7 +3,7 @@
 #
 # Pick ARC tasks from a built-in dataset or a file, look at them, and measure how many tokens
 # their prompts take with test-time training's model, grid encoder and prompt (any
-# `TestTimeConfig` field can be set below). The chosen tasks are written to
+# `TaskFormat` or `TestTimeConfig` field can be set below). The chosen tasks are written to
 # `<output_dir>/01_data/tasks_challenges.json` (solutions beside it) for the next notebooks.
 
 # %% tags=["parameters"]
@@ -19,15 +19,15 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from arc24_lib.data import get_dataset, save_dataset, task_path
-from arc24_lib.encoders import parse_encoder
 from arc24_lib.models import load_tokenizer
 from arc24_lib.notebooks import DataParameters, bind_parameters
 from arc24_lib.partitions import smallest_tasks, subset_by_ids
 from arc24_lib.plotting import plot_task, save_figure
 from arc24_lib.prompting import token_report
+from arc24_lib.task_format import TaskFormat
 from arc24_lib.test_time import TestTimeConfig
 
-params, config = bind_parameters(globals(), DataParameters, TestTimeConfig)
+params, task_format, config = bind_parameters(globals(), DataParameters, TaskFormat, TestTimeConfig)
 out = Path(params.output_dir) / "01_data"
 
 # %% [markdown]
@@ -56,8 +56,8 @@ for task in tasks:
 # Tokens of the full training prompt (prompt + answer) per test input, with the model's tokenizer.
 
 # %%
-tokenizer = load_tokenizer(config.model_path)
-report = token_report(tasks, parse_encoder(config.grid_encoder), tokenizer, config.prompt_version,
+tokenizer = load_tokenizer(task_format.model_path)
+report = token_report(tasks, task_format.encoder, tokenizer, task_format.prompt_version,
                       max_lengths=(config.max_seq_len,))
 table = (f"| prompts | median | p90 | max | fits {config.max_seq_len} |\n|---|---|---|---|---|\n"
          f"| {report['prompts']} | {report['median']:.0f} | {report['p90']:.0f} | {report['max']} | "

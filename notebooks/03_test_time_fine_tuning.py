@@ -4,8 +4,8 @@
 # Train one LoRA adapter per task on its own train pairs: each train pair in turn is the
 # target and the others are the examples (leave-one-out), freshly augmented every step.
 # Adapters go to `<output_dir>/03_test_time_fine_tuning/<task_id>`; finished tasks are kept
-# on a rerun. Any `TestTimeConfig` field can be set below; 04 infers with the settings these
-# adapters were trained with. The solve path (`solve.solve_task`, the bench, the Kaggle run)
+# on a rerun. Any `TaskFormat` (model, encoder, prompt, augmentations) or `TestTimeConfig` field
+# can be set below; the format is saved beside the adapters, and 04 infers in it. The solve path (`solve.solve_task`, the bench, the Kaggle run)
 # trains and infers task by task instead, within one budget per task.
 
 # %% tags=["parameters"]
@@ -21,9 +21,10 @@ import matplotlib.pyplot as plt
 
 from arc24_lib.data import load_dataset
 from arc24_lib.notebooks import StageParameters, bind_parameters
+from arc24_lib.task_format import TaskFormat
 from arc24_lib.test_time import TestTimeConfig, fine_tune_at_test_time
 
-params, config = bind_parameters(globals(), StageParameters, TestTimeConfig)
+params, task_format, config = bind_parameters(globals(), StageParameters, TaskFormat, TestTimeConfig)
 out = Path(params.output_dir) / "03_test_time_fine_tuning"
 tasks = load_dataset(params.tasks_path or Path(params.output_dir) / "01_data" / "tasks_challenges.json")
 print(f"{len(tasks)} tasks")
@@ -33,7 +34,7 @@ print(f"{len(tasks)} tasks")
 
 # %%
 config = replace(config, output_dir=str(out))
-results = fine_tune_at_test_time(tasks, config)
+results = fine_tune_at_test_time(tasks, config, task_format)
 
 # %%
 print("| task | status | steps | stop | first loss | final loss | seconds |\n|---|---|---|---|---|---|---|")

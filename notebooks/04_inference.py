@@ -6,8 +6,9 @@
 # per test input and write `submission.json`. The model never sees test outputs. Everything
 # goes to `<output_dir>/04_inference`; a rerun makes only the missing predictions. Any
 # `InferenceConfig` field can be set below, e.g. `generator = "dfs"` (depth-first search) or
-# `adapters_dir` (default: the adapters 03 wrote, if any); with 03's adapters, the model, grid
-# encoder, prompt and augmentation are the ones they were trained with.
+# `adapters_dir` (default: the adapters 03 wrote, if any); with 03's adapters, the task format
+# (model, grid encoder, prompt, augmentations) is the one saved beside them, else any `TaskFormat`
+# field can be set too.
 
 # %% tags=["parameters"]
 tasks_path = None  # None: the tasks 01_data wrote
@@ -22,8 +23,9 @@ from arc24_lib.data import load_dataset
 from arc24_lib.inference.airv import InferenceConfig
 from arc24_lib.notebooks import StageParameters, bind_parameters
 from arc24_lib.pipeline import predict
+from arc24_lib.task_format import TaskFormat
 
-params, config = bind_parameters(globals(), StageParameters, InferenceConfig)
+params, task_format, config = bind_parameters(globals(), StageParameters, TaskFormat, InferenceConfig)
 out = Path(params.output_dir) / "04_inference"
 tasks = load_dataset(params.tasks_path or Path(params.output_dir) / "01_data" / "tasks_challenges.json")
 adapters = config.adapters_dir or Path(params.output_dir) / "03_test_time_fine_tuning"
@@ -34,7 +36,7 @@ print(f"{len(tasks)} tasks; adapters: {adapters if Path(adapters).is_dir() else 
 
 # %%
 config = replace(config, adapters_dir=str(adapters) if Path(adapters).is_dir() else None, output_dir=str(out))
-outputs = predict(tasks.without_solutions(), config)  # the solutions are 05's
+outputs = predict(tasks.without_solutions(), config, task_format)  # the solutions are 05's
 print(json.dumps(outputs, default=str, indent=2))
 
 # %%

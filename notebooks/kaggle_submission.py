@@ -12,20 +12,20 @@
 # driver, no GPU, a backend other than the one asked for. Kaggle's rerun on the hidden tasks goes
 # on instead and names what degraded. Outside that rerun, `run_mode` "auto" solves only a few
 # tasks (a smoke run) so that a push does not spend hours of GPU quota.
-# Test-time training and inference take every setting from the library's `TestTimeConfig` and
-# `InferenceConfig`, except where `kaggle_run.KAGGLE_DIFFERENCES` says (and why); a `test_time` or
-# `inference` dict in the parameters cell changes any of their fields.
+# Test-time training and inference take every setting from the library's `TaskFormat` (read by both),
+# `TestTimeConfig` and `InferenceConfig`, except where `kaggle_run.KAGGLE_DIFFERENCES` says (and why); a
+# `task_format`, `test_time` or `inference` dict in the parameters cell changes any of their fields.
 
 # %% tags=["parameters"]
 # What the install step reads before the library is there; every other field of
-# `kaggle_run.KaggleRunConfig` (run_mode, deadline_s, per_task_cap_s, n_workers, test_time, inference, ...)
+# `kaggle_run.KaggleRunConfig` (run_mode, deadline_s, n_workers, task_format, test_time, inference, ...)
 # may be set here too, e.g. inference = {"generator": "dfs"}, and the rest take its defaults.
 competition = "arc-prize-2026-arc-agi-2"
 challenges_path = None  # None: the competition's arc-agi_test_challenges.json under /kaggle/input
 submission_path = "/kaggle/working/submission.json"
 library_dir = "/kaggle/input/arc24-library"
 wheelhouse_dir = "/kaggle/input/arc24-wheelhouse"
-model_path = "/kaggle/input/arc24-model"  # merged, or base + adapter/ (test-time training starts from it)
+task_format = {"model_path": "/kaggle/input/arc24-model"}  # merged, or base + adapter/ (training starts from it)
 expect_gpu = True  # the kernel runs on a GPU; without one a push run stops
 
 # %% [markdown]
@@ -61,7 +61,7 @@ print(f"fallback answers for {write_fallback_submission(challenges, submission_p
 print("Kaggle's competition rerun: problems are named in the summary and the run goes on" if is_competition_rerun()
       else "a push run: any problem stops the run here")
 degraded = stop_or_degrade(missing_gpu_problems(expect_gpu), [])  # a push run stops before the install
-report = install_wheelhouse(wheelhouse_dir, model_path=model_path)
+report = install_wheelhouse(wheelhouse_dir, model_path=task_format["model_path"])
 print(report)
 degraded = stop_or_degrade(report.problems, degraded)
 

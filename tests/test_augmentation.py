@@ -275,18 +275,18 @@ def test_color_maps_without_rule_colors_draw_as_before():
 
 def test_test_time_training_and_its_inference_share_one_augmentation_config():
     from arc24_lib.config import config_from_dict
-    from arc24_lib.inference.airv import InferenceConfig
-    from arc24_lib.test_time import TestTimeConfig
-    from arc24_lib.training import FineTuningConfig, TrainingOptions
+    from arc24_lib.task_format import TaskFormat
+    from arc24_lib.training import FineTuningConfig
 
-    # rule colours kept and half the samples in the own frame where one task's adapter is trained and used;
-    # fine-tuning over many tasks permutes every colour and draws every frame alike
-    assert TestTimeConfig().augmentation == InferenceConfig().augmentation == per_task_augmentation()
+    # rule colours kept and half the samples in the own frame where one task's adapter is trained and used
+    # (the task format both stages read); fine-tuning over many tasks permutes every colour and draws every
+    # frame alike
+    assert TaskFormat().augmentation == per_task_augmentation()
     assert per_task_augmentation().keep_rule_colors and per_task_augmentation().own_frame_probability == 0.5
-    assert TrainingOptions().augmentation == FineTuningConfig().augmentation == AugmentationConfig()
+    assert FineTuningConfig().augmentation == AugmentationConfig()
     assert not AugmentationConfig().keep_rule_colors and AugmentationConfig().own_frame_probability == 0.0
     # a partial dict changes only the fields it names
-    config = config_from_dict(TestTimeConfig, {"augmentation": {"keep_rule_colors": False}})
+    config = config_from_dict(TaskFormat, {"augmentation": {"keep_rule_colors": False}})
     assert config.augmentation == replace(per_task_augmentation(), keep_rule_colors=False)
 
 

@@ -150,15 +150,16 @@ def test_every_greedy_answer_above_the_threshold_is_among_the_search_answers(arc
     """The real embedded model with the committed ARC prior adapter (the raw model seldom ends an answer)
     on real prompts: greedy is one branch of the search, found with the same tokens and log-probability
     whenever its probability is at least min_prob."""
-    from arc24_lib.encoders import DEFAULT_ENCODER, parse_encoder
+    from arc24_lib.encoders import DEFAULT_ENCODER
     from arc24_lib.inference.airv import InferenceConfig, plan_predictions
     from arc24_lib.inference.hf import HFBackend
     from arc24_lib.partitions import smallest_tasks
+    from arc24_lib.task_format import TaskFormat
 
     backend = HFBackend("embedded", device="cpu", prompts_per_call=8)
     config = InferenceConfig(predictions_per_test_input=2)
     plan = [p for task in smallest_tasks(arc1_training, 3)
-            for p in plan_predictions(task, config, parse_encoder(DEFAULT_ENCODER), smollm2_tokenizer)]
+            for p in plan_predictions(task, config, TaskFormat(), smollm2_tokenizer)]
     prompts, limits = [p.prompt for p in plan], [p.max_new_tokens for p in plan]
     search, adapter = SearchConfig(min_prob=0.01, max_candidates=8), str(ARC_PRIOR_ADAPTER)
     checked = 0
@@ -187,16 +188,17 @@ def test_airv_with_the_search_records_every_answer_scores_them_and_resumes(tmp_p
     from arc24_lib.partitions import smallest_tasks
     from arc24_lib.pipeline import predict
     from arc24_lib.submission import validate_submission
+    from arc24_lib.task_format import TaskFormat
 
     tasks = smallest_tasks(arc1_training, 2)
     backend = HFBackend("embedded", device="cpu", prompts_per_call=8)
+    task_format = TaskFormat(adapter_path=str(ARC_PRIOR_ADAPTER))  # the adapter every task is answered with
 
     def config(folder: str) -> InferenceConfig:
         return InferenceConfig(output_dir=str(tmp_path / folder), generator="dfs", predictions_per_test_input=2,
-                               adapter_path=str(ARC_PRIOR_ADAPTER), search=SearchConfig(0.01, 4), prompts_per_call=2,
-                               device="cpu")
+                               search=SearchConfig(0.01, 4), prompts_per_call=2, device="cpu")
 
-    outputs = predict(tasks, config("full"), backend)
+    outputs = predict(tasks, config("full"), task_format, backend)
     assert validate_submission(json.loads(outputs["submission"].read_text()), tasks) == []
     full = read_records(tmp_path / "full" / "predictions.jsonl")
     by_prompt: dict[tuple, list[int]] = {}
@@ -206,10 +208,10 @@ def test_airv_with_the_search_records_every_answer_scores_them_and_resumes(tmp_p
     assert len(by_prompt) == 2 * sum(len(task.test) for task in tasks)
     assert all(indices == list(range(len(indices))) for indices in by_prompt.values())
     assert max(map(len, by_prompt.values())) > 1 and all(r["grid"] is not None for r in full if r["text"])
-    run_airv(tasks.without_solutions(), config("resumed"), backend, stop_after=1)
+    run_airv(tasks.without_solutions(), config("resumed"), task_format, backend, stop_after=1)
     partial = read_records(tmp_path / "resumed" / "predictions.jsonl")
     assert 1 <= len(partial) < len(full)
-    resumed = read_records(run_airv(tasks.without_solutions(), config("resumed"), backend))
+    resumed = read_records(run_airv(tasks.without_solutions(), config("resumed"), task_format, backend))
     key = lambda r: (r["task_id"], r["test_index"], r["augmentation_index"], r["candidate_index"])  # noqa: E731
     assert sorted(resumed, key=key) == sorted(full, key=key)
 

@@ -38,7 +38,8 @@ def settings(tmp_path, competition, model_path, backend="vllm", max_steps=2, **o
     """KaggleRunConfig values for a short run on the tiny model (`max_steps` 0: no test-time training)."""
     test_time = {"max_steps": max_steps, "max_seq_len": 2048, "lora_r": 4} if max_steps else None
     values = dict(challenges_path=str(competition), submission_path=str(tmp_path / "working" / "submission.json"),
-                  work_dir=str(tmp_path / "working" / "arc24"), model_path=str(model_path), deadline_s=900.0,
+                  work_dir=str(tmp_path / "working" / "arc24"), task_format={"model_path": str(model_path)},
+                  deadline_s=900.0,
                   run_mode="full", expect_gpu=False,
                   seconds_per_step=0.2, seconds_per_prediction=0.2, test_time=test_time,
                   inference={"backend": backend, "predictions_per_test_input": 2, "max_seq_len": 2048})
@@ -278,7 +279,7 @@ def test_test_time_training_and_inference_start_from_the_model_folders_adapter(t
 
     model = tmp_path / "model"
     shutil.copytree(tiny_model_path, model)
-    prepare_model(TrainingOptions(model_path=str(model), lora_r=2), "cpu").save_pretrained(model / "adapter")
+    prepare_model(TrainingOptions(lora_r=2), "cpu", str(model)).save_pretrained(model / "adapter")
     ids = load_dataset(competition).task_ids
     monkeypatch.setenv(FAULTS_VARIABLE, f"ttt={ids[0]}")
     values = settings(tmp_path, competition, model, backend="hf", n_workers=1)
@@ -286,10 +287,10 @@ def test_test_time_training_and_inference_start_from_the_model_folders_adapter(t
     summary = run_submission(run_config(values))
     assert summary["answered"] == 4
     adapters = tmp_path / "working" / "arc24" / "adapters"
-    assert json.loads((adapters / "test_time_config.json").read_text())["adapter_path"] == str(model / "adapter")
+    assert json.loads((adapters / "task_format.json").read_text())["adapter_path"] == str(model / "adapter")
     for task_id in ids[1:]:  # trained on from the shipped rank-2 adapter, not a new rank-4 one
         assert json.loads((adapters / task_id / "adapter_config.json").read_text())["r"] == 2
-    inference = json.loads((tmp_path / "working" / "arc24" / "inference_0" / "inference_config.json").read_text())
+    inference = json.loads((tmp_path / "working" / "arc24" / "inference_0" / "task_format.json").read_text())
     assert inference["adapter_path"] == str(model / "adapter")  # what a task without its own adapter gets
 
 

@@ -54,14 +54,16 @@ def test_notebooks_run_in_sequence_and_write_their_outputs(tmp_path, tiny_model_
         assert result["status"] == "trained" and result["steps"] == 2
         adapter = json.loads((folder / task_id / "adapter_config.json").read_text())
         assert adapter["layers_to_transform"] == [1]  # the tiny model's last layer
-    trained_with = json.loads((folder / "test_time_config.json").read_text())["augmentation"]
-    assert trained_with["keep_rule_colors"] is False and trained_with["own_frame_probability"] == 0.5
+    trained_with = json.loads((folder / "task_format.json").read_text())
+    assert trained_with["augmentation"]["keep_rule_colors"] is False
+    assert trained_with["augmentation"]["own_frame_probability"] == 0.5 and trained_with["model_path"] == str(
+        tiny_model_path)
 
     run_notebook("04_inference", {**common, "model_path": str(tiny_model_path), "predictions_per_test_input": 2,
                                   "max_seq_len": 1024}, executed, False)
-    # inference follows the settings 03's adapters were trained with
-    inferred_with = json.loads((out / "04_inference" / "inference_config.json").read_text())
-    assert inferred_with["augmentation"] == trained_with and inferred_with["adapters_dir"] == str(folder)
+    # inference reads the format 03's adapters were trained in (its model_path agrees; the rest is theirs)
+    assert json.loads((out / "04_inference" / "task_format.json").read_text()) == trained_with
+    assert json.loads((out / "04_inference" / "inference_config.json").read_text())["adapters_dir"] == str(folder)
     submission = json.loads((out / "04_inference" / "submission.json").read_text())
     assert set(submission) == set(challenges)
     lines = (out / "04_inference" / "predictions.jsonl").read_text().splitlines()
@@ -75,7 +77,7 @@ def test_notebooks_run_in_sequence_and_write_their_outputs(tmp_path, tiny_model_
 
 
 @pytest.mark.parametrize(("parameters", "message"), [
-    ({"max_step": 5}, "unknown TestTimeConfig field(s): 'max_step' (did you mean 'max_steps'?)"),
+    ({"max_step": 5}, "unknown TaskFormat or TestTimeConfig field(s): 'max_step' (did you mean 'max_steps'?)"),
     ({"augmentation": {"keep_rule_color": False}}, "unknown AugmentationConfig field(s): 'keep_rule_color' "
                                                    "(did you mean 'keep_rule_colors'?)"),
     ({"augmentation": {"permute_colors": "no"}}, "permute_colors must be true or false"),

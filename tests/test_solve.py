@@ -1,6 +1,7 @@
 """The solve path: test-time fine-tuning, AIRV, scoring and selection per task within a budget."""
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -8,15 +9,17 @@ from arc24_lib.files import read_records
 from arc24_lib.inference.airv import InferenceConfig
 from arc24_lib.partitions import subset_by_ids
 from arc24_lib.solve import InferencePace, SolveConfig, solve_task, solve_tasks
+from arc24_lib.task_format import TaskFormat, saved_format
 from arc24_lib.test_time import TestTimeConfig, fine_tune_at_test_time
 
 
 def configs(tmp_path, model_path, budget_s=None, inference_reserve_s=20.0, **inference):
-    test_time = TestTimeConfig(model_path=str(model_path), output_dir=str(tmp_path / "ttt"), max_steps=2, lora_r=4,
-                               logging_steps=1, max_seq_len=1024)
-    values = dict(model_path=str(model_path), output_dir=str(tmp_path / "inference"), predictions_per_test_input=2,
-                  max_new_tokens=8, device="cpu")
-    return SolveConfig(test_time, InferenceConfig(**{**values, **inference}), budget_s, inference_reserve_s)
+    test_time = TestTimeConfig(output_dir=str(tmp_path / "ttt"), max_steps=2, lora_r=4, logging_steps=1,
+                               max_seq_len=1024)
+    values = dict(output_dir=str(tmp_path / "inference"), predictions_per_test_input=2, max_new_tokens=8, device="cpu")
+    return SolveConfig(task_format=TaskFormat(model_path=str(model_path)), test_time=test_time,
+                       inference=InferenceConfig(**{**values, **inference}), budget_s=budget_s,
+                       inference_reserve_s=inference_reserve_s)
 
 
 def test_solve_tasks_reserves_inference_time_per_test_input_and_reports_each_task(tmp_path, tiny_model_path,
@@ -26,10 +29,10 @@ def test_solve_tasks_reserves_inference_time_per_test_input_and_reports_each_tas
     config = configs(tmp_path, tiny_model_path, budget_s=100.0, inference_reserve_s=20.0)
     budgets, seen = [], []
 
-    def recording(dataset, config):  # the real training, with its time budget and its tasks noted
+    def recording(dataset, config, task_format):  # the real training, with its time budget and its tasks noted
         budgets.append(config.time_budget_s)
         seen.extend(task.has_solutions for task in dataset)
-        return fine_tune_at_test_time(dataset, config)
+        return fine_tune_at_test_time(dataset, config, task_format)
 
     monkeypatch.setattr("arc24_lib.test_time.fine_tune_at_test_time", recording)
     results = solve_tasks(tasks, config)
@@ -42,6 +45,8 @@ def test_solve_tasks_reserves_inference_time_per_test_input_and_reports_each_tas
     # inference used each task's own adapter, and augmented scoring ran as its own stage
     saved = json.loads((tmp_path / "inference" / "inference_config.json").read_text())
     assert saved["adapters_dir"] == config.test_time.output_dir
+    # both stages worked in the one task format, and say so beside their outputs
+    assert saved_format(tmp_path / "ttt") == saved_format(tmp_path / "inference") == config.task_format
     assert (tmp_path / "inference" / "scores.jsonl").exists()
     assert len(read_records(tmp_path / "inference" / "predictions.jsonl")) == 2 * 3
 
@@ -53,9 +58,9 @@ def test_the_reserve_follows_the_planned_answer_tokens_at_the_slowest_pace_measu
     config.inference_seconds_per_token = 1e-4  # the configured pace: 2 test inputs x 2 prompts x 8 tokens, 3.2 ms
     budgets = []
 
-    def recording(dataset, config):
+    def recording(dataset, config, task_format):
         budgets.append(config.time_budget_s)
-        return fine_tune_at_test_time(dataset, config)
+        return fine_tune_at_test_time(dataset, config, task_format)
 
     monkeypatch.setattr("arc24_lib.test_time.fine_tune_at_test_time", recording)
     first, second = solve_tasks(tasks, config)
@@ -91,7 +96,7 @@ def test_solve_task_without_time_to_train_predicts_with_the_start_adapter(tmp_pa
     assert result["ttt"] == "not_run" and result["inference"] == "done" and result["steps"] == 0
     assert not (tmp_path / "ttt" / task.task_id).exists() and not (tmp_path / "inference" / "scores.jsonl").exists()
     assert len(read_records(tmp_path / "inference" / "predictions.jsonl")) == 2
-    untrained = SolveConfig(None, config.inference, budget_s=None)
+    untrained = replace(config, test_time=None, budget_s=None)
     assert solve_task(task, untrained, tiny_backend)["ttt"] == "not_run"  # no test-time training asked
 
 
@@ -114,7 +119,7 @@ def test_a_failing_stage_is_reported_and_the_task_goes_on(tmp_path, tiny_model_p
             raise RuntimeError("engine died")
 
     other = arc1_training["0d3d703e"]
-    result = solve_task(other, SolveConfig(None, config.inference), tiny_backend, before_stage=fail_inference,
+    result = solve_task(other, replace(config, test_time=None), tiny_backend, before_stage=fail_inference,
                         on_failure=lambda what, error: failures.append((what, str(error))))
     assert result["inference"] == "failed" and result["solved"] is False and result["pass_n"] == 0.0
     assert failures[-1] == ("task 0d3d703e: inference failed", "engine died")

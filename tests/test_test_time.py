@@ -9,14 +9,16 @@ from arc24_lib.encoders import DEFAULT_ENCODER, parse_encoder
 from arc24_lib.models import load_model, load_tokenizer
 from arc24_lib.partitions import subset_by_ids
 from arc24_lib.prompting import create_prompt, parse_answer
+from arc24_lib.task_format import FORMAT_FILE, TaskFormat, saved_format
 from arc24_lib.test_time import SUMMARY_FILE, TestTimeConfig, fine_tune_at_test_time
 
 
 def tiny_config(tmp_path, model_path, **overrides):
-    values = dict(model_path=str(model_path), output_dir=str(tmp_path / "ttt"), max_steps=6, lora_r=4,
-                  learning_rate=1e-3, logging_steps=1, max_seq_len=1024)
+    """A short test-time run's config and the tiny model's task format."""
+    values = dict(output_dir=str(tmp_path / "ttt"), max_steps=6, lora_r=4, learning_rate=1e-3, logging_steps=1,
+                  max_seq_len=1024)
     values.update(overrides)
-    return TestTimeConfig(**values)
+    return TestTimeConfig(**values), TaskFormat(model_path=str(model_path))
 
 
 def test_ttt_adapter_per_task_skips_untrainable_and_resumes(tmp_path, tiny_model_path, arc1_training):
@@ -25,7 +27,7 @@ def test_ttt_adapter_per_task_skips_untrainable_and_resumes(tmp_path, tiny_model
     huge = Task("huge", [Example(np.zeros((30, 30), int), np.ones((30, 30), int))] * 3,
                 [Example(np.zeros((30, 30), int))])
     tasks = {t.task_id: t for t in [arc1_training["0d3d703e"].without_solutions(), one_pair, huge]}
-    results = fine_tune_at_test_time(Dataset("mixed", tasks), tiny_config(tmp_path, tiny_model_path))
+    results = fine_tune_at_test_time(Dataset("mixed", tasks), *tiny_config(tmp_path, tiny_model_path))
     by_id = {r["task_id"]: r for r in results}
     assert by_id["0d3d703e"]["status"] == "trained" and by_id["0d3d703e"]["steps"] == 6
     assert by_id["one-pair"]["status"] == "skipped" and "only 1 train pairs" in by_id["one-pair"]["reason"]
@@ -35,20 +37,23 @@ def test_ttt_adapter_per_task_skips_untrainable_and_resumes(tmp_path, tiny_model
     assert load_model(tiny_model_path, adapter, device="cpu") is not None
     lines = (tmp_path / "ttt" / SUMMARY_FILE).read_text().splitlines()
     assert [json.loads(line)["task_id"] for line in lines] == list(tasks)
+    # the format the adapters were trained in lies beside them, for inference to read
+    assert (tmp_path / "ttt" / FORMAT_FILE).exists()
+    assert saved_format(tmp_path / "ttt") == TaskFormat(model_path=str(tiny_model_path))
     # a rerun keeps finished tasks and trains nothing again
     started = time.perf_counter()
-    again = fine_tune_at_test_time(Dataset("mixed", tasks), tiny_config(tmp_path, tiny_model_path))
+    again = fine_tune_at_test_time(Dataset("mixed", tasks), *tiny_config(tmp_path, tiny_model_path))
     assert again == results and time.perf_counter() - started < 5
     assert len((tmp_path / "ttt" / SUMMARY_FILE).read_text().splitlines()) == 3
 
 
 def test_ttt_stops_at_time_budget_and_at_low_loss(tmp_path, tiny_model_path, arc1_training):
     tasks = subset_by_ids(arc1_training, ["0d3d703e"])
-    timed = fine_tune_at_test_time(tasks, tiny_config(tmp_path / "a", tiny_model_path, max_steps=10_000,
+    timed = fine_tune_at_test_time(tasks, *tiny_config(tmp_path / "a", tiny_model_path, max_steps=10_000,
                                                    time_budget_s=2.0))[0]
     assert timed["stop_reason"] == "time_budget" and 0 < timed["steps"] < 10_000
     assert timed["seconds"] < 2.0 + 1.0  # the budget counts the setup and no step ends past it; saving is outside
-    early = fine_tune_at_test_time(tasks, tiny_config(tmp_path / "b", tiny_model_path, max_steps=50,
+    early = fine_tune_at_test_time(tasks, *tiny_config(tmp_path / "b", tiny_model_path, max_steps=50,
                                                    early_stop_loss=100.0))[0]
     assert early["stop_reason"] == "early_stop_loss" and early["steps"] == 1
 
@@ -76,11 +81,10 @@ def test_learning_rate_decay_sets_the_rate_each_optimizer_step_uses_and_logs(tmp
     from arc24_lib.test_time import budget_callback, budget_lr_multiplier, cosine_rate
     from arc24_lib.training import make_trainer, prepare_model, training_arguments
 
-    config = tiny_config(tmp_path, tiny_model_path, max_steps=5, decay_floor=0.1,
-                         time_budget_s=600.0)
+    config, task_format = tiny_config(tmp_path, tiny_model_path, max_steps=5, decay_floor=0.1, time_budget_s=600.0)
     tokenizer = load_tokenizer(tiny_model_path)
     forms = leave_one_out(arc1_training["0d3d703e"])
-    samples = TrainingSamples([SampleSource(forms, config.prompt_version)], parse_encoder(config.grid_encoder),
+    samples = TrainingSamples([SampleSource(forms, task_format.prompt_version)], task_format.encoder,
                               tokenizer, config.max_seq_len, seed=0)
     used = []
 
@@ -88,7 +92,7 @@ def test_learning_rate_decay_sets_the_rate_each_optimizer_step_uses_and_logs(tmp
         def on_optimizer_step(self, args, state, control, optimizer=None, **kwargs):
             used.append(optimizer.param_groups[0]["lr"])
 
-    trainer = make_trainer(prepare_model(config, "cpu"), tokenizer,
+    trainer = make_trainer(prepare_model(config, "cpu", task_format.model_path), tokenizer,
                            training_arguments(config, tmp_path / "trainer", "cpu", disable_tqdm=True), samples,
                            callbacks=[budget_callback(config), RateRecorder()],
                            lr_multiplier=budget_lr_multiplier(config))
@@ -103,7 +107,7 @@ def test_learning_rate_decay_sets_the_rate_each_optimizer_step_uses_and_logs(tmp
 
 def test_ttt_shared_adapter_for_all_tasks(tmp_path, tiny_model_path, arc1_training):
     tasks = subset_by_ids(arc1_training, ["0d3d703e", "6150a2bd"])
-    results = fine_tune_at_test_time(tasks, tiny_config(tmp_path, tiny_model_path, shared_adapter=True))
+    results = fine_tune_at_test_time(tasks, *tiny_config(tmp_path, tiny_model_path, shared_adapter=True))
     assert [r["task_id"] for r in results] == ["shared"] and results[0]["steps"] == 6
     assert (tmp_path / "ttt" / "shared" / "adapter_model.safetensors").exists()
 
@@ -112,14 +116,14 @@ def test_ttt_shared_adapter_for_all_tasks(tmp_path, tiny_model_path, arc1_traini
 def test_ttt_embedded_model_solves_6150a2bd(tmp_path, arc1_training):
     """The real SmolLM2 learns task 6150a2bd (rotate 180°) from its two train pairs alone."""
     task = arc1_training["6150a2bd"]
-    config = TestTimeConfig(model_path="embedded", output_dir=str(tmp_path / "ttt"), max_steps=150, lora_r=32,
+    config = TestTimeConfig(output_dir=str(tmp_path / "ttt"), max_steps=150, lora_r=32,
                             learning_rate=1e-3, max_seq_len=1024, device="cpu")
     result = fine_tune_at_test_time(subset_by_ids(arc1_training, ["6150a2bd"]), config)[0]
     assert result["status"] == "trained" and result["final_loss"] < result["first_loss"] / 4
     tokenizer = load_tokenizer("embedded")
     model = load_model("embedded", result["adapter_path"], device="cpu")
     encoder = parse_encoder(DEFAULT_ENCODER)
-    prompt = create_prompt(task.without_solutions(), encoder, config.prompt_version, tokenizer)
+    prompt = create_prompt(task.without_solutions(), encoder, TaskFormat().prompt_version, tokenizer)
     inputs = tokenizer(prompt.text, return_tensors="pt", add_special_tokens=False)
     output = model.generate(**inputs, max_new_tokens=40, do_sample=False, pad_token_id=tokenizer.pad_token_id)
     answer = tokenizer.decode(output[0, inputs["input_ids"].shape[1]:])
@@ -131,7 +135,7 @@ def test_a_task_id_cannot_take_training_outside_its_folder(tmp_path, tiny_model_
 
     hostile = replace(arc1_training["0d3d703e"], task_id="../escape")  # built directly, past load_dataset's check
     with pytest.raises(ValueError, match="not a plain name"):
-        fine_tune_at_test_time(Dataset("hostile", {hostile.task_id: hostile}), tiny_config(tmp_path, tiny_model_path))
+        fine_tune_at_test_time(Dataset("hostile", {hostile.task_id: hostile}), *tiny_config(tmp_path, tiny_model_path))
     assert not (tmp_path / "escape").exists() and not list((tmp_path / "ttt").glob("*/"))
 
 
@@ -143,7 +147,7 @@ def test_training_whose_steps_end_first_is_the_same_on_every_launch(tmp_path, ti
     tasks = subset_by_ids(arc1_training, ["0d3d703e"]).without_solutions()
     weights = []
     for launch in ("first", "again"):
-        fine_tune_at_test_time(tasks, tiny_config(tmp_path / launch, tiny_model_path, time_budget_s=300.0))
+        fine_tune_at_test_time(tasks, *tiny_config(tmp_path / launch, tiny_model_path, time_budget_s=300.0))
         weights.append(load_file(tmp_path / launch / "ttt" / "0d3d703e" / "adapter_model.safetensors"))
         time.sleep(0.5 if launch == "first" else 0)  # a different clock at the first step
     assert weights[0].keys() == weights[1].keys()

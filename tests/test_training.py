@@ -87,8 +87,8 @@ def test_labelled_logits_only_gives_the_same_loss_and_gradients(tiny_model_path,
 def test_lora_layers_adapts_only_the_last_layers_and_backward_stops_there(tiny_model_path):
     from arc24_lib.training import TrainingOptions, prepare_model
 
-    options = dict(model_path=str(tiny_model_path), lora_r=4, device="cpu")
-    model = prepare_model(TrainingOptions(**options, lora_layers=1), "cpu")
+    options, path = dict(lora_r=4, device="cpu"), str(tiny_model_path)
+    model = prepare_model(TrainingOptions(**options, lora_layers=1), "cpu", path)
     def adapted_layers(model) -> set[str]:
         return {name.split(".layers.")[1].split(".")[0] for name, _ in model.named_parameters() if "lora_" in name}
 
@@ -100,11 +100,13 @@ def test_lora_layers_adapts_only_the_last_layers_and_backward_stops_there(tiny_m
     model(input_ids=ids, labels=ids).loss.backward()
     hidden = seen[0][0] if isinstance(seen[0], tuple) else seen[0]
     assert not hidden.requires_grad  # nothing below the adapted layer joins the backward pass
-    everywhere = prepare_model(TrainingOptions(**options), "cpu")
+    everywhere = prepare_model(TrainingOptions(**options), "cpu", path)
     assert adapted_layers(everywhere) == {"0", "1"}
-    assert adapted_layers(prepare_model(TrainingOptions(**options, lora_layers=3), "cpu")) == {"0", "1"}
+    assert adapted_layers(prepare_model(TrainingOptions(**options, lora_layers=3), "cpu", path)) == {"0", "1"}
     with pytest.raises(ValueError, match="2 decoder layers"):
-        prepare_model(TrainingOptions(**options, lora_layers=0), "cpu")
+        prepare_model(TrainingOptions(**options, lora_layers=0), "cpu", path)
+    with pytest.raises(ValueError, match="adapter_path needs use_lora=True"):
+        prepare_model(TrainingOptions(**options, use_lora=False), "cpu", path, adapter_path=path)
 
 
 def test_samples_trim_then_skip_and_count(smollm2_tokenizer, arc1_training):

@@ -23,12 +23,14 @@ from arc24_lib.models import load_model, resolve_model_path, set_context_length
 from arc24_lib.partitions import smallest_tasks
 from arc24_lib.prompting import DEFAULT_PROMPT_VERSION, count_tokens, create_prompt, parse_answer
 from arc24_lib.selection import select_attempts
+from arc24_lib.task_format import TaskFormat
 
 pytestmark = pytest.mark.vllm
 ARC_PRIOR_ADAPTER = Path(__file__).parents[1] / "bench" / "results" / "arc_prior_2026-12-02" / "adapter"
 MAX_MODEL_LEN = 4096
 CONFIG = InferenceConfig(predictions_per_test_input=4, max_seq_len=MAX_MODEL_LEN)  # shape hold on by default
-ENCODER = parse_encoder(CONFIG.grid_encoder)
+FORMAT = TaskFormat()
+ENCODER = FORMAT.encoder
 
 
 @pytest.fixture(scope="module")
@@ -64,9 +66,9 @@ def airv_answers(backend, tasks, adapters):
     """Greedy, shape-held AIRV answers of every planned prediction: (token ids, log-probability, reverted grid)."""
     answers = []
     for task in tasks:
-        plan = plan_predictions(task.without_solutions(), CONFIG, ENCODER, backend.tokenizer)
+        plan = plan_predictions(task.without_solutions(), CONFIG, FORMAT, backend.tokenizer)
         limits = [p.max_new_tokens for p in plan]
-        generation = GenerationConfig(max_new_tokens=max(limits), shape_hold_encoder=CONFIG.grid_encoder)
+        generation = GenerationConfig(max_new_tokens=max(limits), shape_hold_encoder=FORMAT.grid_encoder)
         outputs = backend.generate([p.prompt for p in plan], generation, adapters.get(task.task_id), limits)
         for planned, output in zip(plan, outputs, strict=True):
             grid = parse_answer(output.text, ENCODER, (backend.tokenizer.eos_token,))
@@ -129,7 +131,7 @@ def test_augmented_scores_agree_within_1e_3_per_answer_token(hf_backend, vllm_ba
                                                               adapted_answers):
     hf_grids = [grid for _, _, grid in adapted_answers[0]]
     for task in tasks[:2]:
-        plan = plan_predictions(task.without_solutions(), CONFIG, ENCODER, hf_backend.tokenizer)
+        plan = plan_predictions(task.without_solutions(), CONFIG, FORMAT, hf_backend.tokenizer)
         candidates = [tuple(map(tuple, task.test[0].output.tolist()))]
         candidates += list({tuple(map(tuple, g)) for g in hf_grids if g is not None} - set(candidates))[:2]
         items = scoring_prompts(task, 0, candidates, [p.augmentation for p in plan if p.test_index == 0], ENCODER,
@@ -314,11 +316,11 @@ def test_cpu_lora_ops_compute_what_the_reference_einsum_does():
                 assert (sliced[:, :3] == 1).all() and (sliced[:, 8:] == 1).all()
 
 
-@pytest.mark.parametrize("hold", [None, CONFIG.grid_encoder])
+@pytest.mark.parametrize("hold", [None, FORMAT.grid_encoder])
 def test_the_search_finds_the_same_answers_in_both_backends(hf_backend, vllm_backend, tasks, hold):
     """Depth-first search with the ARC prior adapter (the raw model seldom ends an answer): vLLM's greedy
     rollouts find what the hf backend's cached search finds, in the same order, with the same log-probabilities."""
-    plan = [p for task in tasks[:3] for p in plan_predictions(task.without_solutions(), CONFIG, ENCODER,
+    plan = [p for task in tasks[:3] for p in plan_predictions(task.without_solutions(), CONFIG, FORMAT,
                                                               hf_backend.tokenizer)[:2]]
     prompts, limits = [p.prompt for p in plan], [p.max_new_tokens for p in plan]
     search, generation = SearchConfig(min_prob=0.02, max_candidates=6), GenerationConfig(shape_hold_encoder=hold)
@@ -367,7 +369,7 @@ def test_a_reduced_vocabulary_beside_the_adapter_restricts_both_backends_alike(h
     zero = hf_backend.tokenizer.convert_tokens_to_ids("0")
     kept = set(answer_vocabulary(hf_backend.tokenizer, ENCODER, DEFAULT_PROMPT_VERSION)) - {zero}
     save_vocabulary(sorted(kept), adapter)
-    plan = [p for task in tasks for p in plan_predictions(task.without_solutions(), CONFIG, ENCODER,
+    plan = [p for task in tasks for p in plan_predictions(task.without_solutions(), CONFIG, FORMAT,
                                                           hf_backend.tokenizer)[:2]]
     prompts, limits = [p.prompt for p in plan], [p.max_new_tokens for p in plan]
     free = GenerationConfig(max_new_tokens=max(limits))

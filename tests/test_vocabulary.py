@@ -15,6 +15,7 @@ from arc24_lib.inference.backend import GenerationConfig, SearchConfig
 from arc24_lib.inference.dfs import search_batch
 from arc24_lib.partitions import smallest_tasks
 from arc24_lib.prompting import DEFAULT_PROMPT_VERSION, PROMPT_VERSIONS, create_prompt, tokenize_prompt
+from arc24_lib.task_format import TaskFormat
 from arc24_lib.vocabulary import (
     VOCABULARY_FILE,
     KeptRows,
@@ -112,18 +113,19 @@ def test_test_time_training_on_the_reduced_vocabulary_saves_it_and_inference_kee
     from arc24_lib.test_time import TestTimeConfig, fine_tune_at_test_time
 
     tasks = list(smallest_tasks(arc1_training, 2))
-    config = TestTimeConfig(model_path=str(tiny_model_path), output_dir=str(tmp_path / "ttt"), max_steps=4, lora_r=4,
-                            learning_rate=1e-3, logging_steps=1, max_seq_len=1024)  # reduced: the default
-    results = fine_tune_at_test_time(Dataset("two", {t.task_id: t for t in tasks}), config)
+    config = TestTimeConfig(output_dir=str(tmp_path / "ttt"), max_steps=4, lora_r=4, learning_rate=1e-3,
+                            logging_steps=1, max_seq_len=1024)  # reduced: the default
+    task_format = TaskFormat(model_path=str(tiny_model_path))
+    results = fine_tune_at_test_time(Dataset("two", {t.task_id: t for t in tasks}), config, task_format)
     assert [r["status"] for r in results] == ["trained", "trained"] and all(r["steps"] == 4 for r in results)
     [without] = fine_tune_at_test_time(Dataset("one", {tasks[0].task_id: tasks[0]}), replace(
-        config, reduced_vocabulary=False, output_dir=str(tmp_path / "ttt_full")))
+        config, reduced_vocabulary=False, output_dir=str(tmp_path / "ttt_full")), task_format)
     assert without["steps"] == 4 and load_vocabulary(without["adapter_path"]) is None
     kept = load_vocabulary(results[0]["adapter_path"])
-    assert kept == answer_vocabulary(smollm2_tokenizer, parse_encoder(config.grid_encoder), config.prompt_version)
+    assert kept == answer_vocabulary(smollm2_tokenizer, task_format.encoder, task_format.prompt_version)
     backend = HFBackend(str(tiny_model_path), device="cpu", prompts_per_call=4)
     plan = plan_predictions(tasks[0].without_solutions(), InferenceConfig(predictions_per_test_input=2),
-                            parse_encoder(config.grid_encoder), backend.tokenizer)
+                            task_format, backend.tokenizer)
     prompts, free = [p.prompt for p in plan], GenerationConfig(max_new_tokens=12)  # no shape hold: all steps free
     full_adapter = tmp_path / "full"
     shutil.copytree(results[0]["adapter_path"], full_adapter)
@@ -148,11 +150,11 @@ def test_greedy_airv_tokens_are_the_full_vocabularys_on_the_real_model(tmp_path,
     backend = HFBackend("embedded", device="cpu", prompts_per_call=8)
     adapter = tmp_path / "adapter"
     shutil.copytree(ARC_PRIOR_ADAPTER, adapter)
-    encoder = parse_encoder(DEFAULT_ENCODER)
-    kept = answer_vocabulary(backend.tokenizer, encoder, InferenceConfig().prompt_version)
+    task_format = TaskFormat()
+    kept = answer_vocabulary(backend.tokenizer, task_format.encoder, task_format.prompt_version)
     save_vocabulary(kept, adapter)
     tasks = [t for t in smallest_tasks(arc1_training, 4)][2:4]
-    plan = [p for task in tasks for p in plan_predictions(task.without_solutions(), InferenceConfig(), encoder,
+    plan = [p for task in tasks for p in plan_predictions(task.without_solutions(), InferenceConfig(), task_format,
                                                           backend.tokenizer)[:4]]
     prompts, limits = [p.prompt for p in plan], [p.max_new_tokens for p in plan]
     generation = GenerationConfig(max_new_tokens=max(limits))  # no hold: the kept set alone restricts

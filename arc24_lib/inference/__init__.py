@@ -31,9 +31,9 @@ class BackendPool:
     def __len__(self) -> int:
         return len(self._built)
 
-    def get(self, config: Any) -> Backend:
-        """The backend for `config` (an `InferenceConfig`), built on first use."""
-        key = json.dumps(config.backend_options(), sort_keys=True)
+    def get(self, config: Any, model_path: str) -> Backend:
+        """The backend for `config` (an `InferenceConfig`) on `model_path`, built on first use."""
+        key = json.dumps(config.backend_options(model_path), sort_keys=True)
         if key not in self._built:
-            self._built[key] = config.build_backend()
+            self._built[key] = config.build_backend(model_path)
         return self._built[key]

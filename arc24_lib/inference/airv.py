@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import logging
 import math
+import time
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,20 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from arc24_lib.augmentation import (
-    AugmentationConfig,
-    TaskAugmentation,
-    augment_task,
-    inference_augmentations,
-    per_task_augmentation,
-    revert_grid,
-)
+from arc24_lib.augmentation import TaskAugmentation, augment_task, inference_augmentations, revert_grid
 from arc24_lib.data import MAX_SIDE, Dataset, Task
-from arc24_lib.encoders import DEFAULT_ENCODER, GridEncoder, parse_encoder
+from arc24_lib.encoders import GridEncoder
 from arc24_lib.files import JsonlWriter, read_records
 from arc24_lib.inference.backend import BACKENDS, Backend, Generation, GenerationConfig, SearchConfig, backend_tokenizer
 from arc24_lib.inference.records import PREDICTIONS_FILE, adapter_for, record_failure
-from arc24_lib.prompting import DEFAULT_PROMPT_VERSION, fit_prompt, parse_answer
+from arc24_lib.prompting import fit_prompt, parse_answer
+from arc24_lib.task_format import TaskFormat
 
 logger = logging.getLogger(__name__)
 # Each generator's slowest pace of inference and scoring (seconds per planned answer token) over greedy AIRV's,
@@ -39,18 +34,15 @@ GENERATORS = tuple(GENERATOR_COST)
 
 @dataclass
 class InferenceConfig:
-    """Augmented inference over a dataset."""
+    """Augmented inference over a dataset; the model, encoder, prompt and augmentations are the run's
+    TaskFormat, given beside it (or read from beside `adapters_dir`'s adapters)."""
 
-    # --- model ---
-    model_path: str = field(default="embedded", metadata={"help": "model folder, hub id or `embedded`"})
-    adapter_path: str | None = field(default=None, metadata={"help": "one LoRA adapter for every task"})
+    # --- adapters and backend ---
     adapters_dir: str | None = field(default=None, metadata={
         "help": "folder of per-task adapters (<task_id>/adapter_config.json), e.g. test-time training output"})
     backend: str = field(default="hf", metadata={"help": "inference backend", "choices": BACKENDS})
     output_dir: str = field(default="outputs/inference", metadata={"help": "predictions.jsonl goes here"})
-    # --- prompts and decoding ---
-    grid_encoder: str = field(default=DEFAULT_ENCODER, metadata={"help": "grid encoder string (R1)"})
-    prompt_version: str = field(default=DEFAULT_PROMPT_VERSION, metadata={"help": "prompt version (R2)"})
+    # --- decoding ---
     generator: str = field(default="greedy", metadata={
         "help": "how each augmented prompt is answered: greedy (one answer), sampling (one answer at `temperature`) "
                 "or dfs (every answer a depth-first search finds above `search.min_prob`)", "choices": GENERATORS})
@@ -64,8 +56,6 @@ class InferenceConfig:
         "help": "the depth-first search (generator dfs)"})
     prompts_per_call: int = field(default=16, metadata={"help": "prompts per generation (or scoring) call"})
     random_seed: int = field(default=0, metadata={"help": "seed of the augmentations"})
-    augmentation: AugmentationConfig = field(default_factory=per_task_augmentation, metadata={
-        "help": "the augmentations predictions are spread over; with adapters from test-time training, theirs"})
     augmented_scoring: bool = field(default=True, metadata={
         "help": "rank each test input's candidates by their log-probability under all its augmented prompts"})
     scored_candidates: int = field(default=8, metadata={"help": "most-voted candidates scored per test input"})
@@ -81,9 +71,6 @@ class InferenceConfig:
     enforce_eager: bool = field(default=False, metadata={"help": "vllm: no CUDA graphs (faster start)"})
 
     def __post_init__(self) -> None:
-        from arc24_lib.prompting import check_prompt_version
-
-        check_prompt_version(self.prompt_version)
         if self.backend not in BACKENDS:
             raise ValueError(f"backend is {self.backend!r}; choose one of {BACKENDS}")
         if self.generator not in GENERATORS:
@@ -93,19 +80,19 @@ class InferenceConfig:
         if self.predictions_per_test_input < 1 or self.prompts_per_call < 1:
             raise ValueError("predictions_per_test_input and prompts_per_call must be at least 1")
 
-    def backend_options(self) -> dict[str, Any]:
+    def backend_options(self, model_path: str) -> dict[str, Any]:
         """What `build_backend` passes to `make_backend`: configs with equal options can share one backend."""
         if self.backend == "vllm":
-            return {"name": "vllm", "model_path": self.model_path, "max_model_len": self.max_seq_len,
+            return {"name": "vllm", "model_path": model_path, "max_model_len": self.max_seq_len,
                     "tensor_parallel_size": self.tensor_parallel_size,
                     "gpu_memory_utilization": self.gpu_memory_utilization, "enforce_eager": self.enforce_eager}
-        return {"name": "hf", "model_path": self.model_path, "device": self.device,
+        return {"name": "hf", "model_path": model_path, "device": self.device,
                 "prompts_per_call": self.prompts_per_call}
 
-    def build_backend(self) -> Backend:
+    def build_backend(self, model_path: str) -> Backend:
         from arc24_lib.inference import make_backend
 
-        return make_backend(**self.backend_options())
+        return make_backend(**self.backend_options(model_path))
 
 
 
@@ -143,18 +130,18 @@ def answer_budget(task: Task, test_index: int, config: InferenceConfig, encoder:
     return config.max_new_tokens or answer_token_budget(task, test_index, encoder, tokenizer)
 
 
-def plan_predictions(task: Task, config: InferenceConfig, encoder: GridEncoder,
+def plan_predictions(task: Task, config: InferenceConfig, task_format: TaskFormat,
                      tokenizer: Any) -> list[PlannedPrediction]:
     """Every prediction of a task: the same N augmentations (identity first) for each test input."""
     rng = np.random.default_rng([config.random_seed, zlib.crc32(task.task_id.encode())])
     augmentations = inference_augmentations(task, config.predictions_per_test_input, rng,
-                                            config.augmentation)
-    plan = []
+                                            task_format.augmentation)
+    encoder, plan = task_format.encoder, []
     for test_index in range(len(task.test)):
         budget = answer_budget(task, test_index, config, encoder, tokenizer)
         for index, augmentation in enumerate(augmentations):
             augmented = augment_task(task, augmentation)
-            prompt, _ = fit_prompt(augmented, encoder, config.prompt_version, tokenizer,
+            prompt, _ = fit_prompt(augmented, encoder, task_format.prompt_version, tokenizer,
                                    config.max_seq_len - budget, test_index)
             plan.append(PlannedPrediction(task.task_id, test_index, index, augmentation,
                                           None if prompt is None else prompt.text, budget))
@@ -170,12 +157,12 @@ def _record(planned: PlannedPrediction, text: str, grid: Any, logprob: float | N
 
 
 def generate_answers(prompts: list[str], limits: list[int], config: InferenceConfig, backend: Backend,
-                     adapter: str | None, seed: int = 0) -> list[list[Generation]]:
-    """Each prompt's answers from the configured generator: one, or all the search finds (maybe none)."""
+                     adapter: str | None, grid_encoder: str, seed: int = 0) -> list[list[Generation]]:
+    """Each prompt's answers from the configured generator: one, or all the search finds (maybe none);
+    with `hold_shape`, rows held to the header `grid_encoder` (an encoder string) writes."""
     generation_config = GenerationConfig(max_new_tokens=max(limits),
                                          temperature=config.temperature if config.generator == "sampling" else 0.0,
-                                         seed=seed, shape_hold_encoder=config.grid_encoder if config.hold_shape
-                                         else None)
+                                         seed=seed, shape_hold_encoder=grid_encoder if config.hold_shape else None)
     if config.generator == "dfs":
         return backend.search(prompts, generation_config, config.search, adapter, max_new_tokens=limits)
     return [[generation] for generation in backend.generate(prompts, generation_config, adapter,
@@ -183,11 +170,14 @@ def generate_answers(prompts: list[str], limits: list[int], config: InferenceCon
 
 
 def _generate_records(chunk: list[PlannedPrediction], config: InferenceConfig, backend: Backend,
-                      encoder: GridEncoder, end_tokens: tuple[str, ...], adapter: str | None) -> list[dict[str, Any]]:
+                      task_format: TaskFormat, end_tokens: tuple[str, ...],
+                      adapter: str | None) -> list[dict[str, Any]]:
     """Answer one chunk of prompts and turn the answers into reverted, parsed records (an augmentation
     the search found nothing for is recorded unanswered, so a resumed run does not search it again)."""
+    encoder = task_format.encoder
     answers = generate_answers([p.prompt for p in chunk], [p.max_new_tokens for p in chunk], config, backend,
-                               adapter, seed=config.random_seed + zlib.crc32(repr(chunk[0].key).encode()))
+                               adapter, task_format.grid_encoder,
+                               seed=config.random_seed + zlib.crc32(repr(chunk[0].key).encode()))
     records = []  # a seed per chunk above: the same on resume
     for planned, generations in zip(chunk, answers, strict=True):
         if not generations:
@@ -200,13 +190,15 @@ def _generate_records(chunk: list[PlannedPrediction], config: InferenceConfig, b
     return records
 
 
-def _pending_predictions(dataset: Dataset, config: InferenceConfig, tokenizer: Any, done: set[tuple],
-                         writer: JsonlWriter, fail: Any) -> list[tuple[str | None, PlannedPrediction]]:
+def _pending_predictions(dataset: Dataset, config: InferenceConfig, task_format: TaskFormat, tokenizer: Any,
+                         done: set[tuple], writer: JsonlWriter,
+                         fail: Any) -> list[tuple[str | None, PlannedPrediction]]:
     """(adapter, prediction) still to make, in task order; prompts too long are recorded as unanswered."""
-    encoder, pending = parse_encoder(config.grid_encoder), []
+    pending = []
     for task in dataset:
         try:
-            plan = [p for p in plan_predictions(task, config, encoder, tokenizer) if p.key not in done]
+            plan = [p for p in plan_predictions(task, config, task_format, tokenizer) if p.key not in done]
+            plan.sort(key=lambda p: (p.augmentation_index, p.test_index))  # every test input's first prediction first
         except Exception as error:  # one bad task must not sink the run
             fail(task.task_id, error)
             continue
@@ -215,21 +207,24 @@ def _pending_predictions(dataset: Dataset, config: InferenceConfig, tokenizer: A
             logger.warning("task %s: %d prompts do not fit max_seq_len %d", task.task_id, len(unprompted),
                            config.max_seq_len)
             writer.write([_record(p, "", None, None, 0) for p in unprompted])
-        adapter = adapter_for(task.task_id, config.adapters_dir, config.adapter_path)
+        adapter = adapter_for(task.task_id, config.adapters_dir, task_format.adapter_path)
         pending += [(adapter, p) for p in plan if p.prompt is not None]
         if plan:
             logger.info("task %s: %d AIRV predictions to make", task.task_id, len(plan))
     return pending
 
 
-def run_airv(dataset: Dataset, config: InferenceConfig, backend: Backend | None = None, tokenizer: Any = None,
-             stop_after: int | None = None) -> Path:
-    """Predict every test input of every task; returns the predictions.jsonl path.
+def run_airv(dataset: Dataset, config: InferenceConfig, task_format: TaskFormat, backend: Backend | None = None,
+             tokenizer: Any = None, stop_after: int | None = None, deadline: float | None = None) -> Path:
+    """Predict every test input of every task in `task_format`; returns the predictions.jsonl path.
 
     Prompts of consecutive tasks that share an adapter are batched together, `prompts_per_call` per
-    generation call, and written as each call completes. Records already in the output folder
-    are kept and not made again. A task that fails is logged to failures.jsonl and the run goes
-    on. `stop_after` ends the run after about that many new records (an interruption, for tests).
+    generation call, and written as each call completes; a task's test inputs take turns, so each
+    gets its first prediction (the task as given) before any gets a second. Records already in the
+    output folder are kept and not made again. A task that fails is logged to failures.jsonl and the
+    run goes on. Past `deadline` (a `time.perf_counter()` time) only first predictions are still made:
+    the rest is cut, and selection works from what was predicted. `stop_after` ends the run after
+    about that many new records (an interruption, for tests).
     """
     from tqdm.auto import tqdm
 
@@ -237,11 +232,12 @@ def run_airv(dataset: Dataset, config: InferenceConfig, backend: Backend | None 
 
     output_dir = Path(config.output_dir)
     save_config(config, output_dir / "inference_config.json")
+    task_format.save(output_dir)
     path = output_dir / PREDICTIONS_FILE
     done = {(r["task_id"], r["test_index"], r["augmentation_index"]) for r in read_records(path)}
-    backend = backend or config.build_backend()
-    tokenizer = tokenizer or backend_tokenizer(backend, config.model_path)
-    encoder, end_tokens = parse_encoder(config.grid_encoder), (tokenizer.eos_token,)
+    backend = backend or config.build_backend(task_format.model_path)
+    tokenizer = tokenizer or backend_tokenizer(backend, task_format.model_path)
+    end_tokens = (tokenizer.eos_token,)
     failed: set[str] = set()
 
     def fail(task_id: str, error: Exception) -> None:
@@ -250,31 +246,37 @@ def run_airv(dataset: Dataset, config: InferenceConfig, backend: Backend | None 
 
     writer = JsonlWriter(path)
     try:
-        pending = _pending_predictions(dataset, config, tokenizer, done, writer, fail)
-        progress, written = tqdm(total=len(pending), desc="AIRV predictions", unit="prediction"), 0
+        pending = _pending_predictions(dataset, config, task_format, tokenizer, done, writer, fail)
+        progress, written, cut = tqdm(total=len(pending), desc="AIRV predictions", unit="prediction"), 0, 0
         for adapter, group in itertools.groupby(pending, key=lambda item: item[0]):
             group = [planned for _, planned in group]
             for start in range(0, len(group), config.prompts_per_call):
                 chunk = [p for p in group[start:start + config.prompts_per_call] if p.task_id not in failed]
-                for records in _chunk_records(chunk, config, backend, encoder, end_tokens, adapter, fail):
+                if deadline is not None and time.perf_counter() >= deadline:
+                    cut += sum(p.augmentation_index > 0 for p in chunk)
+                    chunk = [p for p in chunk if p.augmentation_index == 0]
+                for records in _chunk_records(chunk, config, backend, task_format, end_tokens, adapter, fail):
                     writer.write(records)
                     written += len(records)
                 progress.update(len(group[start:start + config.prompts_per_call]))
                 if stop_after is not None and written >= stop_after:
                     return path
         progress.close()
+        if cut:
+            logger.warning("deadline passed: %d of %d AIRV predictions cut", cut, len(pending))
     finally:
         writer.close()
     return path
 
 
-def _chunk_records(chunk: list[PlannedPrediction], config: InferenceConfig, backend: Backend, encoder: GridEncoder,
-                   end_tokens: tuple[str, ...], adapter: str | None, fail: Any) -> list[list[dict[str, Any]]]:
+def _chunk_records(chunk: list[PlannedPrediction], config: InferenceConfig, backend: Backend,
+                   task_format: TaskFormat, end_tokens: tuple[str, ...], adapter: str | None,
+                   fail: Any) -> list[list[dict[str, Any]]]:
     """Records of a chunk; when the chunk fails, each of its tasks is tried alone so only the culprit fails."""
     if not chunk:
         return []
     try:
-        return [_generate_records(chunk, config, backend, encoder, end_tokens, adapter)]
+        return [_generate_records(chunk, config, backend, task_format, end_tokens, adapter)]
     except Exception as error:
         task_ids = list(dict.fromkeys(p.task_id for p in chunk))
         if len(task_ids) == 1:
@@ -282,6 +284,6 @@ def _chunk_records(chunk: list[PlannedPrediction], config: InferenceConfig, back
             return []
         results = []
         for task_id in task_ids:
-            results += _chunk_records([p for p in chunk if p.task_id == task_id], config, backend, encoder,
+            results += _chunk_records([p for p in chunk if p.task_id == task_id], config, backend, task_format,
                                       end_tokens, adapter, fail)
         return results

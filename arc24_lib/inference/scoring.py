@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from arc24_lib.inference.backend import Backend, backend_tokenizer
 from arc24_lib.inference.records import PREDICTIONS_FILE, SCORES_FILE, adapter_for, read_scores
 from arc24_lib.prompting import fit_prompt
 from arc24_lib.selection import N_ATTEMPTS, GridKey, group_records, rank_candidates
+from arc24_lib.task_format import TaskFormat
 
 logger = logging.getLogger(__name__)
 
@@ -72,13 +74,13 @@ def score_task(task: Task, records: list[dict[str, Any]], backend: Backend, adap
     return results
 
 
-def score_predictions(dataset: Dataset, config: Any, backend: Backend, tokenizer: Any = None) -> Path:
-    """Augmented scores of every task's predictions in `config.output_dir` (an InferenceConfig),
-    appended to scores.jsonl as each test input completes; test inputs already scored are kept. A
-    task that fails is logged and left to plain voting."""
+def score_predictions(dataset: Dataset, config: Any, task_format: TaskFormat, backend: Backend,
+                      tokenizer: Any = None, deadline: float | None = None) -> Path:
+    """Augmented scores of every task's predictions in `config.output_dir` (an InferenceConfig) in
+    `task_format` (a TaskFormat), appended to scores.jsonl as each test input completes; test inputs
+    already scored are kept. A task that fails, and every test input left at `deadline` (a
+    `time.perf_counter()` time), are left to plain voting."""
     from tqdm.auto import tqdm
-
-    from arc24_lib.encoders import parse_encoder
 
     output_dir = Path(config.output_dir)
     path = output_dir / SCORES_FILE
@@ -88,14 +90,17 @@ def score_predictions(dataset: Dataset, config: Any, backend: Backend, tokenizer
     by_task: dict[str, list[dict[str, Any]]] = {}
     for record in records:
         by_task.setdefault(record["task_id"], []).append(record)
-    encoder, tokenizer = parse_encoder(config.grid_encoder), tokenizer or backend_tokenizer(backend, config.model_path)
+    encoder, tokenizer = task_format.encoder, tokenizer or backend_tokenizer(backend, task_format.model_path)
     with JsonlWriter(path) as writer:
         for task in tqdm([t for t in dataset if t.task_id in by_task], desc="augmented scoring", unit="task"):
             try:
-                adapter = adapter_for(task.task_id, config.adapters_dir, config.adapter_path)
-                for _, group in sorted(group_records(by_task[task.task_id]).items()):  # one test input at a time
-                    writer.write(score_task(task, group, backend, adapter, encoder, config.prompt_version, tokenizer,
-                                            config.max_seq_len, config.scored_candidates))
+                adapter = adapter_for(task.task_id, config.adapters_dir, task_format.adapter_path)
+                for key, group in sorted(group_records(by_task[task.task_id]).items()):  # one test input at a time
+                    if deadline is not None and time.perf_counter() >= deadline:
+                        logger.warning("deadline passed: test input %s and the rest are selected by votes", key)
+                        return path
+                    writer.write(score_task(task, group, backend, adapter, encoder, task_format.prompt_version,
+                                            tokenizer, config.max_seq_len, config.scored_candidates))
             except Exception as error:  # scores only refine the ranking: voting still works without them
                 logger.error("augmented scoring failed for task %s: %s: %s", task.task_id, type(error).__name__,
                              error)
