@@ -46,7 +46,7 @@ def predict(dataset: Dataset, config: InferenceConfig, task_format: TaskFormat |
             backend: Backend | None = None) -> dict[str, Any]:
     """AIRV predictions and their scores for every test input (`solve.infer`), then `vote_and_report`
     into the same output folder. With adapters from test-time training, the task format is the one
-    saved beside them (`task_format.adapters_format`: a different `task_format` is refused), else
+    saved beside them (`task_format.adapters_format`: a field set to another value is refused), else
     `task_format` or the defaults. The model never sees test outputs."""
     from arc24_lib.solve import infer
 
