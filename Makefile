@@ -57,9 +57,9 @@ kaggle-resolve: install
 	$(PY) -m arc24_lib.kaggle resolve-wheelhouse --cuda cu12
 	$(PY) -m arc24_lib.kaggle resolve-wheelhouse --cuda cu13
 
-# a competition run played offline from the datasets as pushed, in a fresh venv (arc24_lib/kaggle_rehearsal.py)
+# a competition run played offline from the datasets as pushed, in a fresh venv (arc24_lib/kaggle/rehearsal.py)
 kaggle-rehearsal: install kaggle-resolve
-	$(PY) -m arc24_lib.kaggle_rehearsal
+	$(PY) -m arc24_lib.kaggle.rehearsal
 
 test-slow: install
 	$(PY) -m pytest -q -m slow

@@ -16,6 +16,7 @@ from arc24_lib.files import read_records
 from arc24_lib.inference.airv import InferenceConfig, run_airv
 from arc24_lib.inference.backend import Backend
 from arc24_lib.inference.records import PREDICTIONS_FILE, SCORES_FILE, read_scores
+from arc24_lib.planning import Pace, planned_answer_tokens
 from arc24_lib.task_format import TaskFormat
 from arc24_lib.test_time import TestTimeConfig
 
@@ -37,61 +38,21 @@ class SolveConfig:
         "help": "AIRV, augmented scoring and selection"})
     budget_s: float | None = field(default=240.0, metadata={
         "help": "seconds per task, training and inference together; None: no limit"})
-    inference_reserve_s: float | None = field(default=None, metadata={
-        "help": "seconds per test input kept from training for inference and scoring; None: the task's planned "
-                "answer tokens at the pace of inference (InferencePace)"})
-    inference_seconds_per_token: float = field(default=0.055, metadata={
-        "help": "the least pace of inference and scoring with greedy AIRV that a task's reserve assumes, in seconds "
-                "per planned answer token (the most the 24 smallest ARC-AGI-1 training tasks took on a 2-core CPU, "
-                "bench/candidates.py: 0.0512; other generators scale it by airv.GENERATOR_COST); a slower task "
-                "measured raises it for the tasks after it"})
+    pace: Pace = field(default_factory=Pace, metadata={
+        "help": "the time model: what each task's inference reserve assumes (raised, within a run, to the slowest "
+                "task measured)"})
 
     def __post_init__(self) -> None:
-        if (self.inference_reserve_s is not None and self.inference_reserve_s < 0) \
-                or self.inference_seconds_per_token <= 0:
-            raise ValueError(f"inference_reserve_s {self.inference_reserve_s} and inference_seconds_per_token "
-                             f"{self.inference_seconds_per_token}: give seconds (a reserve of at least 0)")
         if self.budget_s is not None and self.budget_s < 0:
             raise ValueError(f"budget_s is {self.budget_s}; give seconds (0: no time to train), or None")
         if self.test_time is not None:  # inference reads the adapters test-time training writes
             self.inference = replace(self.inference, adapters_dir=self.test_time.output_dir)
-
-    def first_pace(self) -> InferencePace:
-        """The pace of inference that the first task's reserve assumes, for the configured generator."""
-        from arc24_lib.inference.airv import GENERATOR_COST
-
-        return InferencePace(self.inference_seconds_per_token * GENERATOR_COST[self.inference.generator])
 
     def with_output_dir(self, output_dir: str | Path) -> SolveConfig:
         """The same settings with adapters in `<output_dir>/adapters`, predictions in `<output_dir>/inference`."""
         test_time = self.test_time and replace(self.test_time, output_dir=str(Path(output_dir) / "adapters"))
         return replace(self, test_time=test_time,
                        inference=replace(self.inference, output_dir=str(Path(output_dir) / "inference")))
-
-
-def planned_answer_tokens(task: Task, config: InferenceConfig, task_format: TaskFormat, tokenizer: Any) -> int:
-    """The answer tokens inference may write for a task: each test input's token budget for each of its
-    augmented prompts (what AIRV and scoring time grows with)."""
-    from arc24_lib.inference.airv import answer_budget
-
-    budgets = [answer_budget(task, index, config, task_format.encoder, tokenizer) for index in range(len(task.test))]
-    return sum(budgets) * config.predictions_per_test_input
-
-
-@dataclass
-class InferencePace:
-    """Seconds of inference and scoring per planned answer token: the configured pace, raised to the slowest
-    measured once a task is slower. It never falls below the configured one: the pace of a task varies
-    threefold with the candidates it scores, so a fast task says little about the next."""
-
-    seconds_per_token: float
-
-    def reserve_s(self, tokens: int) -> float:
-        return self.seconds_per_token * tokens
-
-    def observe(self, seconds: float, tokens: int) -> None:
-        if tokens > 0:
-            self.seconds_per_token = max(self.seconds_per_token, seconds / tokens)
 
 
 def infer(dataset: Dataset, config: InferenceConfig, task_format: TaskFormat, backend: Backend,
@@ -127,42 +88,41 @@ def _log_failure(what: str, error: Exception) -> None:
 def solve_task(task: Task, config: SolveConfig, backend: Backend,
                before_stage: Callable[[str], None] | None = None,
                on_failure: Callable[[str, Exception], None] = _log_failure,
-               pace: InferencePace | None = None) -> dict[str, Any]:
+               pace: Pace | None = None) -> dict[str, Any]:
     """Test-time fine-tuning (where `config.test_time` is given), then AIRV and augmented scoring
     with the task's adapter, within `config.budget_s` seconds for the whole task.
 
-    Training gets what is left of the budget once inference and scoring have their reserve
-    (`inference_reserve_s` per test input, or the task's planned answer tokens at `pace`, which this
-    task's inference then updates: pass one pace to every task of a run), or
-    `test_time.time_budget_s` where that is shorter; with under
-    `MIN_TRAINING_S` left, the task is predicted without training. Adapters go to
-    `test_time.output_dir`, predictions to `inference.output_dir`; both resume. A failing stage
-    is reported (`on_failure`) and the task goes on. `before_stage("ttt" | "inference")` runs
+    Inference keeps a reserve: the task's planned answer tokens at `pace` (`config.pace` where None),
+    which this task's inference then raises if it was slower (pass one pace to every task of a run).
+    Training gets what is left of the budget, or `test_time.time_budget_s` where that is shorter; with
+    under `MIN_TRAINING_S` left, the task is predicted without training. Inference ends at the budget:
+    past it each test input gets only its first prediction and is selected from what was predicted.
+    Adapters go to `test_time.output_dir`, predictions to `inference.output_dir`; both resume. A failing
+    stage is reported (`on_failure`) and the task goes on. `before_stage("ttt" | "inference")` runs
     before each stage (the competition run injects faults there).
 
-    Returns the task's summary: stage statuses (`ttt`: trained, skipped, failed or not_run;
-    `inference`: done or failed), steps, stop reason, final loss, seconds per stage and in all,
-    and where the outputs are known `solved` and `pass_n` (see `task_metrics`; else None).
+    Returns the task's summary: its budget, stage statuses (`ttt`: trained, skipped, failed or not_run;
+    `inference`: done or failed), steps, stop reason, final loss, seconds per stage and in all, the
+    reserve, `inference_cut` (inference reached the budget's end), and where the outputs are known
+    `solved` and `pass_n` (see `task_metrics`; else None).
     """
+    from arc24_lib.inference.backend import backend_tokenizer
     from arc24_lib.test_time import fine_tune_at_test_time
 
     start = time.perf_counter()
+    deadline = None if config.budget_s is None else start + config.budget_s
     hidden = Dataset(task.task_id, {task.task_id: task}).without_solutions()
-    result: dict[str, Any] = {"task_id": task.task_id, "ttt": "not_run", "steps": 0, "stop_reason": None,
-                              "final_loss": None}
-    from arc24_lib.inference.backend import backend_tokenizer
-
-    pace = pace or config.first_pace()
-    task_format = config.task_format
+    result: dict[str, Any] = {"task_id": task.task_id, "budget_s": config.budget_s, "ttt": "not_run", "steps": 0,
+                              "stop_reason": None, "final_loss": None}
+    pace, task_format, generator = pace or replace(config.pace), config.task_format, config.inference.generator
     tokens = planned_answer_tokens(task, config.inference, task_format,
                                    backend_tokenizer(backend, task_format.model_path))
-    reserve_s = pace.reserve_s(tokens) if config.inference_reserve_s is None else \
-        config.inference_reserve_s * len(task.test)
+    reserve_s = pace.inference_s(tokens, generator)
     test_time = config.test_time
     if test_time is not None:
         training_s = test_time.time_budget_s
-        if config.budget_s is not None:
-            left = config.budget_s - (time.perf_counter() - start) - reserve_s
+        if deadline is not None:
+            left = deadline - time.perf_counter() - reserve_s
             training_s = min(training_s or left, left)
         if training_s is None or training_s >= MIN_TRAINING_S:
             try:
@@ -178,17 +138,18 @@ def solve_task(task: Task, config: SolveConfig, backend: Backend,
     try:
         if before_stage:
             before_stage("inference")
-        predictions = infer(hidden, config.inference, task_format, backend)
+        predictions = infer(hidden, config.inference, task_format, backend, deadline=deadline)
         result["inference"] = "done"
     except Exception as error:
         on_failure(f"task {task.task_id}: inference failed", error)
         predictions, result["inference"] = Path(config.inference.output_dir) / PREDICTIONS_FILE, "failed"
     end = time.perf_counter()
     if result["inference"] == "done":
-        pace.observe(end - trained_at, tokens)
+        pace.observe(end - trained_at, tokens, generator)
     # to the millisecond: a fast inference rounded to tenths reads as none, and the pace it set is lost to the reader
     result.update(ttt_seconds=round(trained_at - start, 3), inference_seconds=round(end - trained_at, 3),
-                  inference_reserve_s=round(reserve_s, 3), seconds=round(end - start, 3), solved=None, pass_n=None)
+                  inference_reserve_s=round(reserve_s, 3), inference_cut=deadline is not None and end >= deadline,
+                  seconds=round(end - start, 3), solved=None, pass_n=None)
     if task.has_solutions:
         result.update(task_metrics(task, predictions))
     logger.info("task %s: %s", task.task_id, result)
@@ -200,5 +161,5 @@ def solve_tasks(dataset: Dataset, config: SolveConfig, backend: Backend | None =
     from tqdm.auto import tqdm
 
     backend = backend or config.inference.build_backend(config.task_format.model_path)
-    pace = config.first_pace()
+    pace = replace(config.pace)  # one pace for the run: a slow task raises the next tasks' reserve
     return [solve_task(task, config, backend, pace=pace) for task in tqdm(list(dataset), desc="solving", unit="task")]

@@ -1,4 +1,4 @@
-"""Crash drill: the competition run (`kaggle_run.run_submission`, the solve path of every task) on real tasks
+"""Crash drill: the competition run (`kaggle.run.run_submission`, the solve path of every task) on real tasks
 with the embedded model, killed with SIGKILL again and again (during test-time training, AIRV, augmented
 scoring, and midway through rewriting submission.json), resumed each time, then compared with an uninterrupted
 run of the same settings.
@@ -30,7 +30,7 @@ from typing import Any
 
 from arc24_lib.data import Dataset, load_builtin, load_dataset, save_dataset
 from arc24_lib.files import read_records, write_json_atomic
-from arc24_lib.kaggle_workers import FAULTS_VARIABLE
+from arc24_lib.kaggle.workers import FAULTS_VARIABLE
 from arc24_lib.models import resolve_model_path
 from arc24_lib.partitions import subset_by_ids
 from arc24_lib.submission import validate_submission
@@ -51,8 +51,8 @@ def run_config(folder: Path, challenges: Path, args: argparse.Namespace) -> dict
     decays over whichever ends first, steps or the task's time budget; the generous step time of the plan
     keeps the clock's share of that (which differs between runs) below a percent."""
     return {"challenges_path": str(challenges), "submission_path": str(folder / "submission.json"),
-            "work_dir": str(folder / "arc24"), "model_path": resolve_model_path("embedded"), "n_workers": 1,
-            "deadline_s": 36000.0, "seconds_per_step": 60.0, "seconds_per_prediction": 10.0,
+            "work_dir": str(folder / "arc24"), "task_format": {"model_path": resolve_model_path("embedded")},
+            "n_workers": 1, "deadline_s": 36000.0, "pace": {"seconds_per_step": 60.0, "seconds_per_answer_token": 0.1},
             "max_worker_restarts": 0,
             "test_time": {"max_steps": args.max_steps, "max_seq_len": 2048},
             "inference": {"backend": "hf", "predictions_per_test_input": args.predictions, "max_seq_len": 2048}}
@@ -61,7 +61,7 @@ def run_config(folder: Path, challenges: Path, args: argparse.Namespace) -> dict
 def child(config_path: str) -> None:
     """One run of the competition path, as the drill launches it."""
     from arc24_lib.config import config_from_dict
-    from arc24_lib.kaggle_run import KaggleRunConfig, run_submission
+    from arc24_lib.kaggle.run import KaggleRunConfig, run_submission
 
     summary = run_submission(config_from_dict(KaggleRunConfig, json.loads(Path(config_path).read_text())))
     print(json.dumps({"tasks_processed": summary["tasks_processed"], "seconds": summary["seconds"]}))

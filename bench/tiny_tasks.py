@@ -20,6 +20,7 @@ import argparse
 import json
 import shutil
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from arc24_lib.config import add_config_arguments, config_from_dict, flags_to_dict, merge_dicts
@@ -81,7 +82,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|---|", flush=True)
     results_path = output_dir / "results.jsonl"
     done = {(r["arm"], r["task_id"]) for r in read_records(results_path)}
-    backends, paces = BackendPool(), {arm: config.first_pace() for arm, config in configs.items()}
+    backends, paces = BackendPool(), {arm: replace(config.pace) for arm, config in configs.items()}
     with JsonlWriter(results_path) as writer:
         for task in tasks:  # task by task, every arm: a run cut short still compares the arms
             for arm, config in configs.items():
@@ -115,7 +116,8 @@ def summary(results: list[dict], configs: dict[str, SolveConfig], task_ids: list
         mine = [by_arm[arm][t] for t in common]
         worst = max((r["seconds"] - config.budget_s for r in mine), default=0.0) if config.budget_s else 0.0
         lines.append(f"{arm or '-'}: solved {sum(bool(r['solved']) for r in mine)}/{len(mine)}, right among "
-                     f"predictions {sum(r['pass_n'] == 1.0 for r in mine)}/{len(mine)}; worst overrun {worst:+.1f} s")
+                     f"predictions {sum(r['pass_n'] == 1.0 for r in mine)}/{len(mine)}; worst overrun {worst:+.1f} s; "
+                     f"inference cut at the budget on {sum(bool(r.get('inference_cut')) for r in mine)}")
     split = [t for t in common if len({bool(by_arm[arm][t]["solved"]) for arm in configs}) > 1]
     lines += [f"  {t} solved by {', '.join(a or '-' for a in configs if by_arm[a][t]['solved'])}" for t in split]
     return "\n".join(lines)

@@ -13,12 +13,12 @@
 # on instead and names what degraded. Outside that rerun, `run_mode` "auto" solves only a few
 # tasks (a smoke run) so that a push does not spend hours of GPU quota.
 # Test-time training and inference take every setting from the library's `TaskFormat` (read by both),
-# `TestTimeConfig` and `InferenceConfig`, except where `kaggle_run.KAGGLE_DIFFERENCES` says (and why); a
+# `TestTimeConfig` and `InferenceConfig`, except where `kaggle.run.KAGGLE_DIFFERENCES` says (and why); a
 # `task_format`, `test_time` or `inference` dict in the parameters cell changes any of their fields.
 
 # %% tags=["parameters"]
 # What the install step reads before the library is there; every other field of
-# `kaggle_run.KaggleRunConfig` (run_mode, deadline_s, n_workers, task_format, test_time, inference, ...)
+# `kaggle.run.KaggleRunConfig` (run_mode, deadline_s, n_workers, task_format, test_time, inference, ...)
 # may be set here too, e.g. inference = {"generator": "dfs"}, and the rest take its defaults.
 competition = "arc-prize-2026-arc-agi-2"
 challenges_path = None  # None: the competition's arc-agi_test_challenges.json under /kaggle/input
@@ -47,7 +47,7 @@ if importlib.util.find_spec("arc24_lib") is None:
                    check=True)
     importlib.invalidate_caches()
 
-from arc24_lib.kaggle_install import (  # noqa: E402  (standard library only)
+from arc24_lib.kaggle.install import (  # noqa: E402  (standard library only)
     competition_challenges,
     install_wheelhouse,
     is_competition_rerun,
@@ -67,7 +67,7 @@ degraded = stop_or_degrade(report.problems, degraded)
 
 # %%
 import arc24_lib  # noqa: E402
-from arc24_lib.kaggle_run import KaggleRunConfig, finish_run, run_submission  # noqa: E402
+from arc24_lib.kaggle.run import KaggleRunConfig, finish_run, run_submission  # noqa: E402
 from arc24_lib.notebooks import notebook_parameters  # noqa: E402
 
 print(f"arc24 {arc24_lib.__version__} from {Path(arc24_lib.__file__).parent}")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from arc24_lib.inference.airv import InferenceConfig
-from arc24_lib.kaggle_run import KAGGLE_DIFFERENCES, KaggleRunConfig
+from arc24_lib.kaggle.run import KAGGLE_DIFFERENCES, KaggleRunConfig
 from arc24_lib.notebooks import (
     DataParameters,
     EvaluationParameters,
@@ -18,6 +18,7 @@ from arc24_lib.notebooks import (
     notebook_parameters,
     parameters_cell,
 )
+from arc24_lib.planning import Pace
 from arc24_lib.solve import SolveConfig
 from arc24_lib.task_format import TaskFormat
 from arc24_lib.test_time import TestTimeConfig
@@ -99,6 +100,7 @@ def test_kaggle_defaults_are_the_librarys_but_for_the_stated_differences():
     assert differences(kaggle.task_format, TaskFormat()) == set(KAGGLE_DIFFERENCES["task_format"])
     assert differences(kaggle.test_time, TestTimeConfig()) == set(KAGGLE_DIFFERENCES["test_time"])
     assert differences(kaggle.inference, InferenceConfig()) == set(KAGGLE_DIFFERENCES["inference"])
+    assert differences(kaggle.pace, Pace()) == set(KAGGLE_DIFFERENCES["pace"])
     # the Kaggle notebook's cell holds only what its install step reads before the library is there (those of
     # the run's fields at their defaults); binding it gives the run's defaults for every other field
     cell = parameters_cell("kaggle_submission")

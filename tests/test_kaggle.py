@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from arc24_lib import kaggle
-from arc24_lib.kaggle import (
+from arc24_lib.kaggle import datasets
+from arc24_lib.kaggle.datasets import (
     build_kernel,
     build_library_dataset,
     build_model_dataset,
@@ -19,7 +19,7 @@ from arc24_lib.kaggle import (
     push,
     push_commands,
 )
-from arc24_lib.kaggle_metadata import (
+from arc24_lib.kaggle.metadata import (
     DATASET_METADATA_FILE,
     accelerator_problems,
     dataset_metadata,
@@ -28,7 +28,7 @@ from arc24_lib.kaggle_metadata import (
     validate_kernel_metadata,
     write_metadata,
 )
-from arc24_lib.kaggle_wheelhouse import (
+from arc24_lib.kaggle.wheelhouse import (
     KAGGLE_PLATFORMS,
     manylinux_platforms,
     pinned_requirements,
@@ -65,7 +65,7 @@ def forbid_subprocess(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError(f"a process was started: {args}")
 
-    monkeypatch.setattr(kaggle.subprocess, "run", refuse)
+    monkeypatch.setattr(datasets.subprocess, "run", refuse)
 
 
 @pytest.fixture
@@ -264,8 +264,8 @@ def test_cli_push_without_credentials_exits_with_help(dataset_folder, tmp_path):
 
 
 def test_cli_help_is_instant_and_imports_nothing_heavy():
-    code = ("import sys, arc24_lib.kaggle; heavy = {'kaggle', 'slugify', 'torch', 'numpy'} & set(sys.modules); "
-            "assert not heavy, heavy")
+    code = ("import sys, arc24_lib.kaggle.datasets; "
+            "heavy = {'kaggle', 'slugify', 'torch', 'numpy'} & set(sys.modules); assert not heavy, heavy")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO_ROOT, timeout=60)
     result = subprocess.run([sys.executable, "-m", "arc24_lib.kaggle", "--help"], capture_output=True, text=True,
                             cwd=REPO_ROOT, timeout=60)
@@ -287,7 +287,7 @@ def test_build_library_dataset_makes_a_wheel(tmp_path):
     wheels = list((tmp_path / "lib").glob("arc24-*.whl"))
     assert len(wheels) == 1 and result.command[:4] == [sys.executable, "-m", "pip", "wheel"]
     names = zipfile.ZipFile(wheels[0]).namelist()
-    assert "arc24_lib/data.py" in names and "arc24_lib/kaggle.py" in names
+    assert "arc24_lib/data.py" in names and "arc24_lib/kaggle/datasets.py" in names
     assert not any("__pycache__" in name for name in names)
     assert validate_dataset_metadata(json.loads((tmp_path / "lib" / "dataset-metadata.json").read_text())) == []
 

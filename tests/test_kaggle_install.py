@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from arc24_lib.kaggle import build_wheelhouse_dataset
-from arc24_lib.kaggle_install import (
+from arc24_lib.kaggle.datasets import build_wheelhouse_dataset
+from arc24_lib.kaggle.install import (
     RERUN_VARIABLE,
     WHEELHOUSE_FILE,
     RunStopped,
@@ -22,8 +22,8 @@ from arc24_lib.kaggle_install import (
     wheelhouse_pythons,
     wheelhouse_requirements,
 )
-from arc24_lib.kaggle_rehearsal import as_uploaded, stand_in_requirements
-from arc24_lib.kaggle_wheelhouse import CUDA_BUILDS, cuda_needs, pinned_requirements, resolve_wheelhouse
+from arc24_lib.kaggle.rehearsal import as_uploaded, stand_in_requirements
+from arc24_lib.kaggle.wheelhouse import CUDA_BUILDS, cuda_needs, pinned_requirements, resolve_wheelhouse
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -62,7 +62,7 @@ def test_install_wheelhouse_installs_the_pinned_set_offline_in_a_fresh_venv(tmp_
                              python_version=f"{sys.version_info.major}.{sys.version_info.minor}", cuda=None)
     venv.create(tmp_path / "kernel", with_pip=True)
     python = tmp_path / "kernel" / "bin" / "python"
-    code = ("import json; from arc24_lib.kaggle_install import install_wheelhouse; "
+    code = ("import json; from arc24_lib.kaggle.install import install_wheelhouse; "
             f"r = install_wheelhouse({str(tmp_path / 'wheelhouse')!r}, verify=('six',)); "
             "print(json.dumps([r.ok, r.messages]))")
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO_ROOT), "PIP_CONFIG_FILE": "/dev/null", "HOME": str(tmp_path)}
@@ -100,7 +100,7 @@ def test_the_rehearsal_wheelhouse_is_the_cu13_gpu_set_with_cpu_builds_of_vllm_an
 def test_the_install_module_imports_nothing_it_installs():
     # the notebook imports it before the wheelhouse is installed: numpy, torch or transformers imported
     # earlier would stay at the image's versions
-    code = ("import sys, arc24_lib.kaggle_install; "
+    code = ("import sys, arc24_lib.kaggle.install; "
             "assert not {'numpy', 'torch', 'transformers'} & set(sys.modules), sys.modules.keys()")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO_ROOT, timeout=60)
 

@@ -3,6 +3,7 @@
 import json
 import shutil
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import nbformat
@@ -11,13 +12,13 @@ from papermill.exceptions import PapermillExecutionError
 
 from arc24_lib.config import config_from_dict
 from arc24_lib.data import load_builtin, load_dataset, save_dataset
-from arc24_lib.inference.airv import GENERATOR_COST
-from arc24_lib.kaggle_install import RERUN_VARIABLE, RunStopped, write_fallback_submission
-from arc24_lib.kaggle_run import KaggleRunConfig, check_run, finish_run, run_submission
-from arc24_lib.kaggle_workers import FAULTS_VARIABLE
+from arc24_lib.kaggle.install import RERUN_VARIABLE, RunStopped, write_fallback_submission
+from arc24_lib.kaggle.run import KaggleRunConfig, check_run, finish_run, run_submission, tokens_per_prediction
+from arc24_lib.kaggle.workers import FAULTS_VARIABLE
+from arc24_lib.models import load_tokenizer
 from arc24_lib.notebooks import run_notebook
 from arc24_lib.partitions import smallest_tasks
-from arc24_lib.planning import plan_budget
+from arc24_lib.planning import Pace, plan_budget, planned_answer_tokens, task_budget_s
 from arc24_lib.submission import NO_ANSWER, validate_submission
 
 SECRET = "sk-fake-kaggle-secret-0123456789"
@@ -41,7 +42,8 @@ def settings(tmp_path, competition, model_path, backend="vllm", max_steps=2, **o
                   work_dir=str(tmp_path / "working" / "arc24"), task_format={"model_path": str(model_path)},
                   deadline_s=900.0,
                   run_mode="full", expect_gpu=False,
-                  seconds_per_step=0.2, seconds_per_prediction=0.2, test_time=test_time,
+                  pace={"seconds_per_step": 0.2, "seconds_per_answer_token": 0.002, "startup_s": 30.0},
+                  test_time=test_time,
                   inference={"backend": backend, "predictions_per_test_input": 2, "max_seq_len": 2048})
     values.update(overrides)
     return values
@@ -164,7 +166,7 @@ def test_faults_in_training_and_inference_still_submit_every_task(tmp_path, comp
 def test_deadline_mid_run_keeps_a_valid_submission(tmp_path, competition, tiny_model_path, monkeypatch):
     monkeypatch.setenv(FAULTS_VARIABLE, "")
     # a plan of ~100 s per task but a deadline of 60 s: the first task runs, the rest keep the fallback
-    values = settings(tmp_path, competition, tiny_model_path, backend="hf", deadline_s=60.0, seconds_per_step=0.2,
+    values = settings(tmp_path, competition, tiny_model_path, backend="hf", deadline_s=60.0,
                       max_steps=400, per_task_cap_s=8.0)
     summary = run_submission(run_config(values))
     submission = json.loads((tmp_path / "working" / "submission.json").read_text())
@@ -186,41 +188,59 @@ def test_unreadable_task_gets_fallback_entries(tmp_path, competition, tiny_model
 
 
 def test_plan_budget_fits_the_deadline_and_shrinks_predictions_first():
-    roomy = plan_budget(120, 2, 11 * 3600, seconds_per_step=0.6, seconds_per_prediction=0.4)
+    gpu, tokens = Pace(seconds_per_step=0.6, seconds_per_answer_token=0.001, startup_s=120.0), 800
+    roomy = plan_budget(120, 2, 11 * 3600, gpu, tokens)
     assert roomy.fits and roomy.predictions_per_test_input == 32 and roomy.steps_per_task == 300
-    # 240 tasks in 3 h on one GPU: ~34 s per task; 32 predictions would leave too little for 50 steps
-    tight = plan_budget(240, 1, 3 * 3600, seconds_per_step=0.6, seconds_per_prediction=0.4, min_steps=50)
+    # 240 tasks in 3 h on one GPU: ~35 s per task; 32 predictions would leave too little for 50 steps
+    tight = plan_budget(240, 1, 3 * 3600, gpu, tokens, min_steps=50)
     assert tight.fits and tight.planned_seconds <= 3 * 3600
     assert tight.steps_per_task >= 50 and 2 <= tight.predictions_per_test_input < 32
-    hopeless = plan_budget(1000, 1, 600, seconds_per_step=1.0, seconds_per_prediction=1.0, min_steps=10)
+    hopeless = plan_budget(1000, 1, 600, Pace(seconds_per_step=1.0, seconds_per_answer_token=0.01), tokens,
+                           min_steps=10)
     assert not hopeless.fits
-    more_gpus = plan_budget(240, 4, 3 * 3600, seconds_per_step=0.6, seconds_per_prediction=0.4, min_steps=50)
+    more_gpus = plan_budget(240, 4, 3 * 3600, gpu, tokens, min_steps=50)
     assert more_gpus.steps_per_task > tight.steps_per_task
-    with pytest.raises(ValueError):
-        plan_budget(0, 1, 100, 1.0, 1.0)
+    with pytest.raises(ValueError, match="n_tasks 0"):
+        plan_budget(0, 1, 100, gpu, tokens)
 
 
-def test_the_plan_counts_augmented_scoring_in_each_prediction():
-    scoring = run_config({"seconds_per_prediction": 0.4, "seconds_per_score": 0.05,
-                          "inference": {"scored_candidates": 8}})
-    assert scoring.seconds_per_planned_prediction == pytest.approx(0.8)
-    plain_config = run_config({"seconds_per_prediction": 0.4, "inference": {"augmented_scoring": False}})
-    assert plain_config.seconds_per_planned_prediction == 0.4
-    search = run_config({"seconds_per_prediction": 0.4, "inference": {"augmented_scoring": False, "generator": "dfs"}})
-    assert search.seconds_per_planned_prediction == pytest.approx(0.4 * GENERATOR_COST["dfs"])
-    assert search.seconds_per_planned_prediction > 0.4
-    plain = plan_budget(240, 1, 3 * 3600, seconds_per_step=0.6, seconds_per_prediction=0.4, min_steps=50)
-    scored = plan_budget(240, 1, 3 * 3600, seconds_per_step=0.6,
-                         seconds_per_prediction=scoring.seconds_per_planned_prediction, min_steps=50)
-    assert scored.fits and scored.predictions_per_test_input < plain.predictions_per_test_input
-    # a plan blind to scoring misses the deadline once its predictions are scored
-    actual_s = plain.steps_per_task * 0.6 + plain.predictions_per_test_input * 1.1 * 0.8 + 10.0
-    assert 120 + plain.tasks_per_worker * actual_s > 3 * 3600 >= scored.planned_seconds
+def test_the_plan_and_each_tasks_reserve_price_inference_with_one_pace(tmp_path, competition, tiny_model_path):
+    """The plan prices a prediction by the tasks' planned answer tokens at the pace, and so does each task's
+    reserve in the worker: one time model, whose generator cost and longer answers both count."""
+    gpu, tokens = Pace(seconds_per_step=0.6, seconds_per_answer_token=0.001, startup_s=120.0), 800
+    greedy = plan_budget(240, 1, 3 * 3600, gpu, tokens, min_steps=50)
+    search = plan_budget(240, 1, 3 * 3600, gpu, tokens, generator="dfs", min_steps=50)
+    longer = plan_budget(240, 1, 3 * 3600, gpu, 2 * tokens, min_steps=50)
+    assert search.fits and longer.fits
+    assert search.predictions_per_test_input < greedy.predictions_per_test_input
+    assert longer.predictions_per_test_input < greedy.predictions_per_test_input
+    # a plan blind to the search's cost misses the deadline once it searches
+    actual_s = greedy.steps_per_task * 0.6 + gpu.inference_s(greedy.predictions_per_test_input * tokens, "dfs") + 10
+    assert 120 + greedy.tasks_per_worker * actual_s > 3 * 3600 >= search.planned_seconds
+    # the worker's reserve for a task is its own planned tokens at the same pace
+    config = run_config(settings(tmp_path, competition, tiny_model_path, backend="hf"))
+    dataset = load_dataset(competition)
+    plan = plan_budget(len(dataset), 1, config.deadline_s, config.pace, tokens_per_prediction(config, list(dataset)),
+                       max_steps=2, max_predictions=config.inference.predictions_per_test_input)
+    solve = config.solve_config(plan, "hf", 0, plan.seconds_per_task)
+    assert solve.pace == config.pace and solve.budget_s == plan.seconds_per_task
+    tokenizer, task = load_tokenizer(str(tiny_model_path)), dataset[dataset.task_ids[0]]
+    one = planned_answer_tokens(task, replace(solve.inference, predictions_per_test_input=1), solve.task_format,
+                                tokenizer)
+    assert planned_answer_tokens(task, solve.inference, solve.task_format, tokenizer) == \
+        plan.predictions_per_test_input * one and one > 0
+    # each task's share keeps the planned training time and adds its own inference: larger grids, a larger share
+    tokens = {t.task_id: planned_answer_tokens(t, solve.inference, solve.task_format, tokenizer) for t in dataset}
+    shares = {t: task_budget_s(plan, config.pace, n, "greedy") for t, n in tokens.items()}
+    small, large = min(tokens, key=tokens.get), max(tokens, key=tokens.get)
+    assert tokens[small] < tokens[large] and shares[small] < shares[large]
+    for task_id, share in shares.items():
+        assert share - solve.pace.inference_s(tokens[task_id], "greedy") == pytest.approx(plan.steps_per_task * 0.2)
 
 
 def test_the_built_kernel_runs_the_submission_notebook_offline_on_a_gpu(tmp_path):
-    from arc24_lib.kaggle import build_kernel
-    from arc24_lib.kaggle_metadata import validate_kernel_metadata
+    from arc24_lib.kaggle.datasets import build_kernel
+    from arc24_lib.kaggle.metadata import validate_kernel_metadata
 
     meta = build_kernel(tmp_path / "kernel", "some-user").metadata
     assert validate_kernel_metadata(meta, tmp_path / "kernel") == []
@@ -295,7 +315,7 @@ def test_test_time_training_and_inference_start_from_the_model_folders_adapter(t
 
 
 def test_an_unknown_fault_stage_is_refused(monkeypatch):
-    from arc24_lib.kaggle_workers import faults
+    from arc24_lib.kaggle.workers import faults
 
     monkeypatch.setenv(FAULTS_VARIABLE, "ttt=a;trian=b")
     with pytest.raises(ValueError, match="trian"):
@@ -332,7 +352,7 @@ def test_a_killed_rewrite_leaves_the_previous_file_and_a_rerun_resumes(tmp_path,
 
 def test_a_real_zero_answer_stays_when_combined_with_a_second_submission(tmp_path, competition, tiny_model_path):
     from arc24_lib.files import JsonlWriter
-    from arc24_lib.kaggle_run import rewrite_submission
+    from arc24_lib.kaggle.run import rewrite_submission
     from arc24_lib.submission import build_submission
 
     dataset = load_dataset(competition)
@@ -352,7 +372,7 @@ def test_a_real_zero_answer_stays_when_combined_with_a_second_submission(tmp_pat
 def test_a_challenges_file_that_cannot_be_read_at_all_stops_the_run_naming_it(tmp_path, competition,
                                                                              tiny_model_path):
     from arc24_lib.data import ARCDataError
-    from arc24_lib.kaggle_run import fallback_submission
+    from arc24_lib.kaggle.run import fallback_submission
 
     competition.write_bytes(b"\xef\xbb\xbf" + competition.read_bytes())  # a byte-order mark is fine
     config = run_config(settings(tmp_path, competition, tiny_model_path))

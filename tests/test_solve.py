@@ -1,32 +1,35 @@
 """The solve path: test-time fine-tuning, AIRV, scoring and selection per task within a budget."""
 
 import json
+import time
 from dataclasses import replace
 
 import pytest
 
 from arc24_lib.files import read_records
-from arc24_lib.inference.airv import InferenceConfig
+from arc24_lib.inference.airv import GENERATOR_COST, InferenceConfig
 from arc24_lib.partitions import subset_by_ids
-from arc24_lib.solve import InferencePace, SolveConfig, solve_task, solve_tasks
+from arc24_lib.planning import Pace
+from arc24_lib.solve import SolveConfig, solve_task, solve_tasks
 from arc24_lib.task_format import TaskFormat, saved_format
 from arc24_lib.test_time import TestTimeConfig, fine_tune_at_test_time
 
 
-def configs(tmp_path, model_path, budget_s=None, inference_reserve_s=20.0, **inference):
+def configs(tmp_path, model_path, budget_s=None, seconds_per_answer_token=1.25, **inference):
+    """Two prompts of 8 answer tokens per test input: 1.25 s a token reserves 20 s per test input."""
     test_time = TestTimeConfig(output_dir=str(tmp_path / "ttt"), max_steps=2, lora_r=4, logging_steps=1,
                                max_seq_len=1024)
     values = dict(output_dir=str(tmp_path / "inference"), predictions_per_test_input=2, max_new_tokens=8, device="cpu")
     return SolveConfig(task_format=TaskFormat(model_path=str(model_path)), test_time=test_time,
                        inference=InferenceConfig(**{**values, **inference}), budget_s=budget_s,
-                       inference_reserve_s=inference_reserve_s)
+                       pace=Pace(seconds_per_answer_token=seconds_per_answer_token))
 
 
 def test_solve_tasks_reserves_inference_time_per_test_input_and_reports_each_task(tmp_path, tiny_model_path,
                                                                                    arc1_training, monkeypatch):
     tasks = subset_by_ids(arc1_training, ["44f52bb0", "6150a2bd"])  # two test inputs, then one
     assert [len(task.test) for task in tasks] == [2, 1]
-    config = configs(tmp_path, tiny_model_path, budget_s=100.0, inference_reserve_s=20.0)
+    config = configs(tmp_path, tiny_model_path, budget_s=100.0)
     budgets, seen = [], []
 
     def recording(dataset, config, task_format):  # the real training, with its time budget and its tasks noted
@@ -54,8 +57,8 @@ def test_solve_tasks_reserves_inference_time_per_test_input_and_reports_each_tas
 def test_the_reserve_follows_the_planned_answer_tokens_at_the_slowest_pace_measured(tmp_path, tiny_model_path,
                                                                                   arc1_training, monkeypatch):
     tasks = subset_by_ids(arc1_training, ["44f52bb0", "6150a2bd"])  # two test inputs, then one
-    config = configs(tmp_path, tiny_model_path, budget_s=100.0, inference_reserve_s=None)
-    config.inference_seconds_per_token = 1e-4  # the configured pace: 2 test inputs x 2 prompts x 8 tokens, 3.2 ms
+    # the configured pace: 2 test inputs x 2 prompts x 8 tokens, 3.2 ms
+    config = configs(tmp_path, tiny_model_path, budget_s=100.0, seconds_per_answer_token=1e-4)
     budgets = []
 
     def recording(dataset, config, task_format):
@@ -72,20 +75,21 @@ def test_the_reserve_follows_the_planned_answer_tokens_at_the_slowest_pace_measu
 
 
 def test_the_pace_keeps_the_slowest_task_and_never_falls_below_the_configured_one():
-    pace = InferencePace(0.04)
-    assert pace.reserve_s(500) == pytest.approx(20.0)
-    pace.observe(5.0, 500)  # faster than configured: an easy task says little about the next
-    assert pace.reserve_s(500) == pytest.approx(20.0)
-    pace.observe(30.0, 500)
-    pace.observe(10.0, 500)
-    assert pace.reserve_s(100) == pytest.approx(6.0)
-    pace.observe(1.0, 0)  # nothing planned: nothing learned
-    assert pace.seconds_per_token == pytest.approx(0.06)
-def test_the_first_pace_is_the_configured_generators():
-    greedy = SolveConfig(inference=InferenceConfig())
-    assert greedy.first_pace().seconds_per_token == greedy.inference_seconds_per_token
-    search = SolveConfig(inference=InferenceConfig(generator="dfs"))
-    assert search.first_pace().seconds_per_token > greedy.first_pace().seconds_per_token
+    pace = Pace(seconds_per_answer_token=0.04)
+    assert pace.inference_s(500, "greedy") == pytest.approx(20.0)
+    pace.observe(5.0, 500, "greedy")  # faster than configured: an easy task says little about the next
+    assert pace.inference_s(500, "greedy") == pytest.approx(20.0)
+    pace.observe(30.0, 500, "greedy")
+    pace.observe(10.0, 500, "greedy")
+    assert pace.inference_s(100, "greedy") == pytest.approx(6.0)
+    pace.observe(1.0, 0, "greedy")  # nothing planned: nothing learned
+    assert pace.seconds_per_answer_token == pytest.approx(0.06)
+    # a search costs more per token, and what it measured is kept at greedy's pace
+    assert pace.inference_s(100, "dfs") == pytest.approx(6.0 * GENERATOR_COST["dfs"])
+    pace.observe(100 * 0.1 * GENERATOR_COST["dfs"], 100, "dfs")
+    assert pace.seconds_per_answer_token == pytest.approx(0.1)
+    with pytest.raises(ValueError, match="positive"):
+        Pace(seconds_per_answer_token=0.0)
 
 
 def test_solve_task_without_time_to_train_predicts_with_the_start_adapter(tmp_path, tiny_model_path, arc1_training,
@@ -123,3 +127,29 @@ def test_a_failing_stage_is_reported_and_the_task_goes_on(tmp_path, tiny_model_p
                         on_failure=lambda what, error: failures.append((what, str(error))))
     assert result["inference"] == "failed" and result["solved"] is False and result["pass_n"] == 0.0
     assert failures[-1] == ("task 0d3d703e: inference failed", "engine died")
+
+
+def test_solve_task_ends_inference_at_the_tasks_budget_and_still_selects(tmp_path, tiny_model_path, arc1_training,
+                                                                         tiny_backend):
+    """One slow task cannot eat the next tasks' time: past the budget each test input gets only its first
+    prediction, the task says it was cut, and it is still answered from what was predicted."""
+    task = arc1_training["44f52bb0"]  # two test inputs
+
+    class Slow:  # the real tiny backend, 0.6 s slower per generation call
+        def __getattr__(self, name):
+            return getattr(tiny_backend, name)
+
+        def generate(self, *args, **kwargs):
+            time.sleep(0.6)
+            return tiny_backend.generate(*args, **kwargs)
+
+    config = replace(configs(tmp_path, tiny_model_path, budget_s=1.0, seconds_per_answer_token=1e-4,
+                             predictions_per_test_input=4, prompts_per_call=1, augmented_scoring=False), test_time=None)
+    result = solve_task(task, config, Slow())
+    made = sorted((r["test_index"], r["augmentation_index"]) for r in read_records(tmp_path / "inference" /
+                                                                                    "predictions.jsonl"))
+    assert made == [(0, 0), (1, 0)] and result["inference_cut"] and result["inference"] == "done"
+    assert result["seconds"] < 1.0 + 2 * 0.6 + 1.0 and isinstance(result["solved"], bool)
+    unlimited = replace(config, budget_s=None, inference=replace(config.inference, output_dir=str(tmp_path / "all")))
+    result = solve_task(task, unlimited, Slow())
+    assert len(read_records(tmp_path / "all" / "predictions.jsonl")) == 8 and not result["inference_cut"]

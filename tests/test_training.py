@@ -393,7 +393,7 @@ def test_every_config_prints_its_flags_help():
     """--help formats every field's help (argparse reads a bare % in it as a format)."""
     from arc24_lib.config import config_parser
     from arc24_lib.inference.airv import InferenceConfig
-    from arc24_lib.kaggle_run import KaggleRunConfig
+    from arc24_lib.kaggle.run import KaggleRunConfig
     from arc24_lib.solve import SolveConfig
     from arc24_lib.test_time import TestTimeConfig
 

@@ -344,9 +344,9 @@ def _linked_model(folder: Path, adapter: Path | None = None) -> Path:
 
 
 def test_the_install_check_starts_the_engine_under_the_adapter_and_names_a_model_it_cannot_start(tmp_path):
-    """Kaggle's install check (kaggle_install.engine_start_problem) in a fresh process: it passes on a model
+    """Kaggle's install check (kaggle.install.engine_start_problem) in a fresh process: it passes on a model
     dataset with an adapter, and a weights file cut short (an upload that stopped) is named, not hidden."""
-    from arc24_lib.kaggle_install import engine_start_problem
+    from arc24_lib.kaggle.install import engine_start_problem
 
     assert engine_start_problem(_linked_model(tmp_path / "good", ARC_PRIOR_ADAPTER)) is None
     broken = _linked_model(tmp_path / "broken")

@@ -17,8 +17,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from arc24_lib.kaggle_install import COMPETITION, WHEELHOUSE_FILE
-from arc24_lib.kaggle_metadata import (
+from arc24_lib.kaggle.install import COMPETITION, WHEELHOUSE_FILE
+from arc24_lib.kaggle.metadata import (
     DATASET_METADATA_FILE,
     DEFAULT_ACCELERATOR,
     DEFAULT_LICENSE,
@@ -30,7 +30,7 @@ from arc24_lib.kaggle_metadata import (
     validate_kernel_metadata,
     write_metadata,
 )
-from arc24_lib.kaggle_wheelhouse import (
+from arc24_lib.kaggle.wheelhouse import (
     CUDA_BUILDS,
     DEFAULT_CUDA,
     KAGGLE_PLATFORMS,
@@ -152,7 +152,7 @@ def build_wheelhouse_dataset(output_dir: str | Path | None, owner: str, slug: st
                              cuda: str | None = DEFAULT_CUDA) -> BuildResult:
     """Download the wheels of the `cuda` build's requirements (or of `requirements`) for Kaggle's GPU image
     into a dataset folder (reruns skip done ones), with the requirements file itself, which the notebook
-    installs with `kaggle_install.install_wheelhouse`, and wheelhouse.json: what the wheels need of the
+    installs with `kaggle.install.install_wheelhouse`, and wheelhouse.json: what the wheels need of the
     machine (CUDA driver, compute capability), checked before the install. `cuda` None: CPU wheels."""
     if requirements is None:
         if cuda is None:

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from arc24_lib.kaggle_install import COMPETITION
+from arc24_lib.kaggle.install import COMPETITION
 
 DATASET_METADATA_FILE = "dataset-metadata.json"
 KERNEL_METADATA_FILE = "kernel-metadata.json"

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 # Kaggle's GPU image: Colab's runtime, CPython 3.12 (since December 2025; 3.11 before) on Ubuntu 22.04, glibc 2.35.
 KAGGLE_PYTHON_VERSION = "3.12"
 KAGGLE_GLIBC = (2, 35)
@@ -46,7 +46,7 @@ class CudaBuild:
     min_compute_capability: tuple[int, int]
 
     def needs(self) -> dict:
-        """The wheelhouse.json entries `kaggle_install` checks the machine against (torch from the file's pin)."""
+        """The wheelhouse.json entries `kaggle.install` checks the machine against (torch from the file's pin)."""
         torch = pinned_requirements(requirements_file(self.requirements)).get("torch")
         return {"torch": torch, "cuda_version": self.cuda_version, "min_driver": self.min_driver,
                 "min_compute_capability": list(self.min_compute_capability)}

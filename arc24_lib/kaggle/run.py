@@ -25,14 +25,14 @@ from arc24_lib.data import ARCDataError, Dataset, load_dataset, read_json
 from arc24_lib.files import JsonlWriter, read_records, remove_leftovers, write_json_atomic
 from arc24_lib.inference.airv import InferenceConfig
 from arc24_lib.inference.records import SCORES_FILE, read_scores
-from arc24_lib.kaggle_install import (
+from arc24_lib.kaggle.install import (
     COMPETITION,
     competition_challenges,
     fallback_entries,
     is_competition_rerun,
     stop_or_degrade,
 )
-from arc24_lib.kaggle_workers import (
+from arc24_lib.kaggle.workers import (
     POLL_S,
     InjectedFault,
     crash,
@@ -42,6 +42,7 @@ from arc24_lib.kaggle_workers import (
     supervise,
     visible_gpus,
 )
+from arc24_lib.planning import Pace, plan_budget, planned_answer_tokens, task_budget_s
 from arc24_lib.task_format import TaskFormat
 from arc24_lib.test_time import TestTimeConfig
 
@@ -62,6 +63,14 @@ KAGGLE_DIFFERENCES: dict[str, dict[str, Any]] = {
         # at most: the planner lowers it to fit the deadline, and each task's time budget ends training first
         "max_steps": 300,
     },
+    # the time model on a GPU: estimates, not yet measured there (bench/gpu_check_hf.py is the measurement)
+    "pace": {
+        "seconds_per_step": 0.6,  # a LoRA step at the competition's longer prompts
+        # 0.4 s a greedy prediction and 0.4 s scoring its 8 candidates, over the ~640 answer tokens planned per
+        # test input of ARC-AGI-2 evaluation's tasks
+        "seconds_per_answer_token": 0.00125,
+        "startup_s": 120.0,  # the model loaded and vLLM's engine started (CUDA graphs captured)
+    },
     "inference": {
         "backend": "vllm",  # the GPU engine: several times the hf backend's throughput; hf stays the CPU default
         "predictions_per_test_input": 32,  # at most: the planner lowers it to fit the deadline
@@ -78,6 +87,10 @@ def kaggle_test_time() -> TestTimeConfig:
     return config_from_dict(TestTimeConfig, KAGGLE_DIFFERENCES["test_time"])
 
 
+def kaggle_pace() -> Pace:
+    return config_from_dict(Pace, KAGGLE_DIFFERENCES["pace"])
+
+
 def kaggle_inference() -> InferenceConfig:
     return config_from_dict(InferenceConfig, KAGGLE_DIFFERENCES["inference"])
 
@@ -85,7 +98,7 @@ def kaggle_inference() -> InferenceConfig:
 @dataclass
 class KaggleRunConfig:
     """Where the competition's files are, how much time there is, the task format and the two stages:
-    TaskFormat, TestTimeConfig and InferenceConfig with the library's defaults but for KAGGLE_DIFFERENCES."""
+    TaskFormat, Pace, TestTimeConfig and InferenceConfig with the library's defaults but for KAGGLE_DIFFERENCES."""
 
     # --- the competition and paths (Kaggle's by default) ---
     competition: str = field(default=COMPETITION, metadata={
@@ -111,11 +124,9 @@ class KaggleRunConfig:
     # --- time ---
     deadline_s: float = field(default=40500.0, metadata={"help": "whole run, from its start (11 h 15 min of 12 h)"})
     per_task_cap_s: float | None = field(default=None, metadata={"help": "cap per task; None: planned"})
-    seconds_per_step: float = field(default=0.6, metadata={"help": "training step time (a GPU estimate)"})
-    seconds_per_prediction: float = field(default=0.4, metadata={
-        "help": "time per greedy prediction (a GPU estimate); other generators: times airv.GENERATOR_COST"})
-    seconds_per_score: float = field(default=0.05, metadata={
-        "help": "time to score one candidate under one augmented prompt (augmented scoring)"})
+    pace: Pace = field(default_factory=kaggle_pace, metadata={
+        "help": "the time model the plan and each task's inference reserve use (GPU estimates; each worker raises "
+                "its reserve to the slowest task it measured)"})
     n_workers: int | None = field(default=None, metadata={"help": "None: one per visible GPU (1 on CPU)"})
     stop_grace_s: float = field(default=600.0, metadata={
         "help": "a worker still busy this long after the deadline is stopped; the deadline's margin to Kaggle's "
@@ -148,23 +159,13 @@ class KaggleRunConfig:
         return self.run_mode == "smoke" or (self.run_mode == "auto" and not is_competition_rerun())
 
     @property
-    def seconds_per_planned_prediction(self) -> float:
-        """A prediction (an augmented prompt's answers from the configured generator, priced by
-        airv.GENERATOR_COST against greedy's) and, with augmented scoring, its prompt's scoring of every
-        candidate."""
-        from arc24_lib.inference.airv import GENERATOR_COST
-
-        scoring = self.inference.augmented_scoring * self.inference.scored_candidates * self.seconds_per_score
-        return self.seconds_per_prediction * GENERATOR_COST[self.inference.generator] + scoring
-
-    @property
     def start_adapter(self) -> str | None:
         """The adapter test-time training starts from and inference falls back to."""
         from arc24_lib.models import model_adapter
 
         return self.task_format.adapter_path or model_adapter(self.task_format.model_path)
 
-    def solve_config(self, plan: Any, backend: str, worker: int, budget_s: float) -> Any:
+    def solve_config(self, plan: Any, backend: str, worker: int, budget_s: float | None) -> Any:
         """One task's `solve.SolveConfig` under `plan`, in the run's folders, with the worker's backend."""
         from arc24_lib.solve import SolveConfig
 
@@ -176,9 +177,8 @@ class KaggleRunConfig:
         test_time = None
         if self.test_time is not None and plan.steps_per_task > 0:
             test_time = replace(self.test_time, output_dir=adapters, max_steps=plan.steps_per_task)
-        reserve_s = plan.predictions_per_test_input * self.seconds_per_planned_prediction
         return SolveConfig(task_format=replace(self.task_format, adapter_path=self.start_adapter), test_time=test_time,
-                           inference=inference, budget_s=budget_s, inference_reserve_s=reserve_s)
+                           inference=inference, budget_s=budget_s, pace=self.pace)
 
 
 def choose_backend(requested: str) -> str:
@@ -260,17 +260,23 @@ def rewrite_submission(config: KaggleRunConfig, dataset: Dataset, unreadable: di
 
 
 def _solve_one(task_id: str, dataset: Dataset, config: KaggleRunConfig, plan: Any, backend_name: str,
-               backend: Any, worker: int, deadline: float) -> dict[str, Any]:
-    """`solve.solve_task` within the task's planned share of the time, faults injected where asked."""
+               backend: Any, worker: int, deadline: float, pace: Pace) -> dict[str, Any]:
+    """`solve.solve_task` within the task's planned share of the time (`planning.task_budget_s`, capped by
+    `per_task_cap_s` and the deadline), faults injected where asked."""
+    from arc24_lib.inference.backend import backend_tokenizer
     from arc24_lib.solve import solve_task
 
     def inject(stage: str) -> None:
         if task_id in faults(stage):
             raise InjectedFault(f"injected {'test-time training' if stage == 'ttt' else stage} fault")
 
-    budget_s = max(0.0, min(config.per_task_cap_s or plan.seconds_per_task, deadline - time.time()))
-    result = solve_task(dataset[task_id], config.solve_config(plan, backend_name, worker, budget_s), backend,
-                        before_stage=inject, on_failure=log_failure)
+    task, solve = dataset[task_id], config.solve_config(plan, backend_name, worker, None)
+    tokens = planned_answer_tokens(task, solve.inference, solve.task_format,
+                                   backend_tokenizer(backend, solve.task_format.model_path))
+    share = task_budget_s(plan, config.pace, tokens, solve.inference.generator)
+    budget_s = max(0.0, min(share, config.per_task_cap_s or share, deadline - time.time()))
+    result = solve_task(task, replace(solve, budget_s=budget_s), backend, before_stage=inject, on_failure=log_failure,
+                        pace=pace)
     return {**result, "worker": worker, "backend": backend_name}
 
 
@@ -285,7 +291,7 @@ def run_worker(worker: int, config: KaggleRunConfig, pending: Any, deadline: flo
     name, backend = build_backend(config, worker)
     logger.info("worker %d: %s backend on %s, starting from adapter %s", worker, name, config.task_format.model_path,
                 config.start_adapter)
-    results = []
+    results, pace = [], replace(config.pace)  # one pace for the worker: a slow task raises the next one's reserve
     try:
         while True:
             try:
@@ -299,7 +305,7 @@ def run_worker(worker: int, config: KaggleRunConfig, pending: Any, deadline: flo
             logger.info("worker %d: task %s", worker, task_id)
             if task_id in faults("crash"):
                 crash(f"worker {worker}: injected crash on task {task_id}")
-            results.append(_solve_one(task_id, dataset, config, plan, name, backend, worker, deadline))
+            results.append(_solve_one(task_id, dataset, config, plan, name, backend, worker, deadline, pace))
             midway = f"worker {worker}: injected crash midway through rewriting submission.json after task {task_id}"
             rewrite_submission(config, dataset, before_replace=partial(crash, midway)
                                if task_id in faults("rewrite") else None)
@@ -314,7 +320,7 @@ def run_worker(worker: int, config: KaggleRunConfig, pending: Any, deadline: flo
 
 def run_workers(config: KaggleRunConfig, task_ids: list[str], n_workers: int, deadline: float, plan: Any,
                 log_path: Path) -> list[dict[str, Any]]:
-    """One worker process per GPU over a shared task queue (see `kaggle_workers.supervise`); returns one record
+    """One worker process per GPU over a shared task queue (see `kaggle.workers.supervise`); returns one record
     per worker death."""
     shared = multiprocessing.get_context("spawn").Queue()
     for task_id in task_ids:
@@ -327,6 +333,15 @@ def run_workers(config: KaggleRunConfig, task_ids: list[str], n_workers: int, de
                      deadline + config.stop_grace_s, config.max_worker_restarts, log_path)
 
 
+def tokens_per_prediction(config: KaggleRunConfig, tasks: list[Any]) -> float:
+    """A task's planned answer tokens for one prediction of each test input, on average over `tasks`."""
+    from arc24_lib.models import load_tokenizer
+
+    tokenizer = load_tokenizer(config.task_format.model_path)
+    one = replace(config.inference, predictions_per_test_input=1)
+    return sum(planned_answer_tokens(task, one, config.task_format, tokenizer) for task in tasks) / max(1, len(tasks))
+
+
 def _answered_tasks(config: KaggleRunConfig) -> tuple[set[str], set[str]]:
     """Tasks the model generated at least one answer for, and those among them with a parsed grid."""
     records = [r for r in _all_predictions(config) if r.get("n_tokens")]
@@ -337,8 +352,6 @@ def run_submission(config: KaggleRunConfig) -> dict[str, Any]:
     """The whole competition run; returns a summary. submission.json is valid at every moment. A run in a work
     folder that holds an earlier run's results resumes it: finished tasks are kept, the rest are solved
     (each stage resumes where it was cut)."""
-    from arc24_lib.planning import plan_budget
-
     start = time.time()
     Path(config.work_dir).mkdir(parents=True, exist_ok=True)
     log_path = Path(config.work_dir) / "run.log"
@@ -359,12 +372,10 @@ def run_submission(config: KaggleRunConfig) -> dict[str, Any]:
         logger.info("resuming the run in %s: %d tasks finished before, %d to do", config.work_dir,
                     len(dataset) - len(todo), len(todo))
     n_workers = config.n_workers or max(1, visible_gpus())
-    n_tests = sum(len(task.test) for task in dataset) / max(1, len(dataset))
-    plan = plan_budget(max(1, len(todo)), n_workers, config.deadline_s, config.seconds_per_step,
-                       config.seconds_per_planned_prediction, test_inputs_per_task=n_tests,
-                       max_steps=config.test_time.max_steps if config.test_time else 0,
-                       max_predictions=config.inference.predictions_per_test_input,
-                       startup_s=min(120.0, config.deadline_s / 10))
+    plan = plan_budget(max(1, len(todo)), n_workers, config.deadline_s, config.pace,
+                       tokens_per_prediction(config, [dataset[task_id] for task_id in todo] or list(dataset)),
+                       config.inference.generator, max_steps=config.test_time.max_steps if config.test_time else 0,
+                       max_predictions=config.inference.predictions_per_test_input)
     if config.per_task_cap_s:
         plan = replace(plan, seconds_per_task=min(plan.seconds_per_task, config.per_task_cap_s))
     logger.info("plan for %d tasks on %d workers: %s", len(dataset), n_workers, plan)
