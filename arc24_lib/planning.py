@@ -98,7 +98,8 @@ def plan_budget(n_tasks: int, n_workers: int, deadline_s: float, pace: Pace, tok
 
 
 def task_budget_s(plan: BudgetPlan, pace: Pace, answer_tokens: int, generator: str) -> float:
-    """What `solve_task` may spend on one task under `plan`: its planned steps and the inference of its own
-    planned answer tokens (a task with larger grids gets more than the average the plan was made with); the
-    plan's overhead per task is spent outside it."""
-    return plan.steps_per_task * pace.seconds_per_step + pace.inference_s(answer_tokens, generator)
+    """What `solve_task` may spend on one task under `plan`: its planned steps, the inference of its own
+    planned answer tokens (a task with larger grids gets more than the average the plan was made with), and
+    the overhead (training's setup counts against its time budget, so the steps need it)."""
+    return plan.steps_per_task * pace.seconds_per_step + pace.inference_s(answer_tokens, generator) \
+        + pace.overhead_per_task_s

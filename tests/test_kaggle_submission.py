@@ -235,7 +235,8 @@ def test_the_plan_and_each_tasks_reserve_price_inference_with_one_pace(tmp_path,
     small, large = min(tokens, key=tokens.get), max(tokens, key=tokens.get)
     assert tokens[small] < tokens[large] and shares[small] < shares[large]
     for task_id, share in shares.items():
-        assert share - solve.pace.inference_s(tokens[task_id], "greedy") == pytest.approx(plan.steps_per_task * 0.2)
+        assert share - solve.pace.inference_s(tokens[task_id], "greedy") == pytest.approx(
+            plan.steps_per_task * 0.2 + config.pace.overhead_per_task_s)
 
 
 def test_the_built_kernel_runs_the_submission_notebook_offline_on_a_gpu(tmp_path):
