@@ -52,7 +52,7 @@ SUMMARY_FILE = "summary.json"
 RUN_MODES = ("auto", "full", "smoke")
 
 # Where the competition run departs from the library's stage defaults, and why; every other setting is
-# TaskFormat's, TestTimeConfig's and InferenceConfig's own (tests/test_defaults.py checks that these are all)
+# TaskFormat's, Pace's, TestTimeConfig's and InferenceConfig's own (tests/test_defaults.py checks that these are all)
 KAGGLE_DIFFERENCES: dict[str, dict[str, Any]] = {
     # the model dataset the notebook attaches: merged, or a base model with an adapter/ subfolder that
     # test-time training starts from (adapter_path None: that adapter/, if any)
