@@ -88,12 +88,13 @@ def _log_failure(what: str, error: Exception) -> None:
 def solve_task(task: Task, config: SolveConfig, backend: Backend,
                before_stage: Callable[[str], None] | None = None,
                on_failure: Callable[[str, Exception], None] = _log_failure,
-               pace: Pace | None = None) -> dict[str, Any]:
+               pace: Pace | None = None, planned_tokens: float | None = None) -> dict[str, Any]:
     """Test-time fine-tuning (where `config.test_time` is given), then AIRV and augmented scoring
     with the task's adapter, within `config.budget_s` seconds for the whole task.
 
-    Inference keeps a reserve: the task's planned answer tokens at `pace` (`config.pace` where None),
-    which this task's inference then raises if it was slower (pass one pace to every task of a run).
+    Inference keeps a reserve: the task's planned answer tokens (`planned_tokens`, counted here where
+    None) at `pace` (`config.pace` where None), which this task's inference then raises if it was
+    slower (pass one pace to every task of a run).
     Training gets what is left of the budget, or `test_time.time_budget_s` where that is shorter; with
     under `MIN_TRAINING_S` left, the task is predicted without training. Inference ends at the budget:
     past it each test input gets only its first prediction and is selected from what was predicted.
@@ -115,8 +116,8 @@ def solve_task(task: Task, config: SolveConfig, backend: Backend,
     result: dict[str, Any] = {"task_id": task.task_id, "budget_s": config.budget_s, "ttt": "not_run", "steps": 0,
                               "stop_reason": None, "final_loss": None}
     pace, task_format, generator = pace or replace(config.pace), config.task_format, config.inference.generator
-    tokens = planned_answer_tokens(task, config.inference, task_format,
-                                   backend_tokenizer(backend, task_format.model_path))
+    tokens = planned_tokens if planned_tokens is not None else planned_answer_tokens(
+        task, config.inference, task_format, backend_tokenizer(backend, task_format.model_path))
     reserve_s = pace.inference_s(tokens, generator)
     test_time = config.test_time
     if test_time is not None:

@@ -74,6 +74,14 @@ def test_the_reserve_follows_the_planned_answer_tokens_at_the_slowest_pace_measu
     assert budgets[1] == pytest.approx(100.0 - 16 * measured, abs=0.5)
 
 
+def test_planned_tokens_given_by_the_caller_set_the_reserve(tmp_path, tiny_model_path, arc1_training, tiny_backend):
+    config = replace(configs(tmp_path, tiny_model_path, augmented_scoring=False), test_time=None)
+    counted = solve_task(arc1_training["6150a2bd"], config, tiny_backend)["inference_reserve_s"]
+    assert counted == pytest.approx(16 * 1.25 * GENERATOR_COST["greedy"])  # 1 test input x 2 prompts x 8 tokens
+    given = solve_task(arc1_training["6150a2bd"], config, tiny_backend, planned_tokens=100)
+    assert given["inference_reserve_s"] == pytest.approx(100 * 1.25 * GENERATOR_COST["greedy"])
+
+
 def test_the_pace_keeps_the_slowest_task_and_never_falls_below_the_configured_one():
     pace = Pace(seconds_per_answer_token=0.04)
     assert pace.inference_s(500, "greedy") == pytest.approx(20.0)

@@ -276,7 +276,7 @@ def _solve_one(task_id: str, dataset: Dataset, config: KaggleRunConfig, plan: An
     share = task_budget_s(plan, config.pace, tokens, solve.inference.generator)
     budget_s = max(0.0, min(share, config.per_task_cap_s or share, deadline - time.time()))
     result = solve_task(task, replace(solve, budget_s=budget_s), backend, before_stage=inject, on_failure=log_failure,
-                        pace=pace)
+                        pace=pace, planned_tokens=tokens)
     return {**result, "worker": worker, "backend": backend_name}
 
 
