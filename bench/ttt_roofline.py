@@ -15,7 +15,11 @@ label is, batch 1) and the first test-time samples of the smallest training task
     its GEMM shapes' measured rate) beside its measured time.
 Both tables again with the vocabulary projection cut to the tokens the samples use (and the special ones): the
 ceiling of a reduced vocabulary (issue 37), the same loop on the same samples, the labels mapped to the cut rows.
-Run: .venv/bin/python bench/ttt_roofline.py [--n-tasks 24] [--from-rank 0] [--samples-per-task 2] [--json out.json]
+With --ops, one more pass of the loop per arm under torch.profiler: self CPU time by kind of op (the layers'
+matmuls, LoRA's matmuls of inner size r, the vocabulary projection, attention, log-softmax, the rest), what
+fusing the non-matmul work could win at most.
+Run: .venv/bin/python bench/ttt_roofline.py [--n-tasks 24] [--from-rank 0] [--samples-per-task 2] [--ops]
+     [--json out.json]
 """
 
 import argparse
@@ -230,6 +234,33 @@ def trainer_step_seconds(model, tokenizer, samples: list[dict], config, warmup: 
     return (ends[-1] - ends[0]) / (len(ends) - 1)
 
 
+OP_KINDS = ("layer matmuls", "LoRA matmuls", "lm_head matmuls", "attention", "log-softmax", "other ops")
+
+
+def op_kind(name: str, shapes: list, lora_r: int, vocab: int) -> str:
+    """The kind of a profiled op: matmuls by their shapes (a size of the vocabulary is lm_head's, else a size
+    of r LoRA's), the rest by name."""
+    if name == "aten::mm":
+        sizes = {size for shape in shapes for size in shape}
+        return "lm_head matmuls" if vocab in sizes else "LoRA matmuls" if lora_r in sizes else "layer matmuls"
+    if "scaled_dot_product" in name:
+        return "attention"
+    return "log-softmax" if "log_softmax" in name else "other ops"
+
+
+def op_shares(model, samples: list[dict], pad_token_id: int, config, kept: torch.Tensor | None) -> dict[str, float]:
+    """Share of the loop's self CPU time by `OP_KINDS`, one pass over `samples` under torch.profiler."""
+    from torch.profiler import ProfilerActivity, profile
+
+    vocab = model.config.vocab_size if kept is None else len(kept)
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+        instrumented_steps(model, samples, pad_token_id, config, 0, kept)
+    seconds = dict.fromkeys(OP_KINDS, 0.0)
+    for event in prof.key_averages(group_by_input_shape=True):
+        seconds[op_kind(event.key, event.input_shapes, config.lora_r, vocab)] += event.self_cpu_time_total
+    return {kind: value / sum(seconds.values()) for kind, value in seconds.items()}
+
+
 def lora_forward_seconds(model, samples: list[dict], pad_token_id: int, warmup: int) -> tuple[float, float]:
     """Mean seconds of the decoder's forward (no graph) with the adapters and without: LoRA's own share."""
     from arc24_lib.samples import PadCollator
@@ -258,6 +289,7 @@ def main() -> None:
     parser.add_argument("--samples-per-task", type=int, default=2)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=2, help="passes over the samples per arm, arms in turn")
+    parser.add_argument("--ops", action="store_true", help="also the self CPU time by kind of op (profiled)")
     parser.add_argument("--json", default=None, help="also write the figures here")
     args = parser.parse_args()
 
@@ -308,6 +340,8 @@ def main() -> None:
                      "seconds": {part: statistics.mean(t[part] for t in timings[arm]) for part in PARTS},
                      "loop_seconds_per_repeat": [sum(t.values()) for t in timings[arm]],
                      "roofline_seconds": roofline_seconds(mean_flops, full, rates, cut=arm_kept is not None)}
+    ops = {arm: op_shares(model, samples, tokenizer.pad_token_id, config, arm_kept)
+           for arm, (_, arm_kept) in settings.items()} if args.ops else {}
     with_lora, without = lora_forward_seconds(model, samples, tokenizer.pad_token_id, args.warmup)
     trainer_steps = defaultdict(list)  # the library's Trainer, full and reduced vocabulary in turn
     for _ in range(args.repeats):
@@ -328,6 +362,10 @@ def main() -> None:
         print(f"| {name} {kind} {shape} | {rate:.1f} |")
     for arm, figures in arms.items():
         print_parts(arm, figures, peak, trainer if arm == "full vocabulary" else None)
+    if ops:
+        print("\n| kind of op (self CPU time, profiled) | " + " | ".join(ops) + " |\n|---|" + "---|" * len(ops))
+        for kind in OP_KINDS:
+            print(f"| {kind} | " + " | ".join(f"{shares[kind]:.1%}" for shares in ops.values()) + " |")
     proj = full.projections().values()
     lora_share = config.lora_r * sum(map(sum, proj)) * config.lora_layers / (sum(a * b for a, b in proj) * full.layers)
     print(f"\ndecoder forward without a graph: {with_lora:.3f} s with the adapters, {without:.3f} s without "
@@ -346,7 +384,8 @@ def main() -> None:
                        "kept_tokens": len(kept),
                        "rates": {f"{name} {kind} {shape}": rate for (name, kind), (shape, rate) in rates.items()},
                        "peak": peak, "arms": arms, "trainer_step_s": trainer_steps,
-                       "forward_no_graph_s": {"with_lora": with_lora, "without": without}}, out, indent=2)
+                       "forward_no_graph_s": {"with_lora": with_lora, "without": without}, "op_shares": ops},
+                      out, indent=2)
 
 
 def print_parts(arm: str, figures: dict, peak: float, trainer: float | None) -> None:
