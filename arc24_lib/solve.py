@@ -5,6 +5,7 @@ through `solve_task`; the notebooks run the same stages over all tasks at once."
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -96,16 +97,18 @@ def solve_task(task: Task, config: SolveConfig, backend: Backend,
     None) at `pace` (`config.pace` where None), which this task's inference then raises if it was
     slower (pass one pace to every task of a run).
     Training gets what is left of the budget, or `test_time.time_budget_s` where that is shorter; with
-    under `MIN_TRAINING_S` left, the task is predicted without training. Inference ends at the budget:
-    past it each test input gets only its first prediction and is selected from what was predicted.
+    under `MIN_TRAINING_S` left, the task is predicted without training. Where the time left after
+    training holds less than the reserve, each test input gets that share of its predictions (rounded
+    up, at least one). Inference ends at the budget: a generation call started before it finishes, later
+    calls make first predictions only, and selection works from what was predicted.
     Adapters go to `test_time.output_dir`, predictions to `inference.output_dir`; both resume. A failing
     stage is reported (`on_failure`) and the task goes on. `before_stage("ttt" | "inference")` runs
     before each stage (the competition run injects faults there).
 
     Returns the task's summary: its budget, stage statuses (`ttt`: trained, skipped, failed or not_run;
     `inference`: done or failed), steps, stop reason, final loss, seconds per stage and in all, the
-    reserve, `inference_cut` (inference reached the budget's end), and where the outputs are known
-    `solved` and `pass_n` (see `task_metrics`; else None).
+    reserve, the predictions asked per test input, `inference_cut` (inference reached the budget's
+    end), and where the outputs are known `solved` and `pass_n` (see `task_metrics`; else None).
     """
     from arc24_lib.inference.backend import backend_tokenizer
     from arc24_lib.test_time import fine_tune_at_test_time
@@ -136,17 +139,22 @@ def solve_task(task: Task, config: SolveConfig, backend: Backend,
                 on_failure(f"task {task.task_id}: test-time training failed", error)
                 result["ttt"] = "failed"
     trained_at = time.perf_counter()
+    inference, planned = config.inference, config.inference.predictions_per_test_input
+    if deadline is not None:  # fewer predictions where the time left holds less than the reserve; never none
+        fitting = math.ceil(planned * (deadline - trained_at) / reserve_s) if reserve_s > 0 else planned
+        inference = replace(inference, predictions_per_test_input=max(1, min(planned, fitting)))
+    result["predictions_per_test_input"] = inference.predictions_per_test_input
     try:
         if before_stage:
             before_stage("inference")
-        predictions = infer(hidden, config.inference, task_format, backend, deadline=deadline)
+        predictions = infer(hidden, inference, task_format, backend, deadline=deadline)
         result["inference"] = "done"
     except Exception as error:
         on_failure(f"task {task.task_id}: inference failed", error)
-        predictions, result["inference"] = Path(config.inference.output_dir) / PREDICTIONS_FILE, "failed"
+        predictions, result["inference"] = Path(inference.output_dir) / PREDICTIONS_FILE, "failed"
     end = time.perf_counter()
     if result["inference"] == "done":
-        pace.observe(end - trained_at, tokens, generator)
+        pace.observe(end - trained_at, tokens * inference.predictions_per_test_input / planned, generator)
     # to the millisecond: a fast inference rounded to tenths reads as none, and the pace it set is lost to the reader
     result.update(ttt_seconds=round(trained_at - start, 3), inference_seconds=round(end - trained_at, 3),
                   inference_reserve_s=round(reserve_s, 3), inference_cut=deadline is not None and end >= deadline,

