@@ -35,6 +35,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     parser.add_argument("--dataset", default="arc-agi-1/training")
     parser.add_argument("--n-tasks", type=int, default=24, help="the smallest tasks by cell count")
+    parser.add_argument("--from-rank", type=int, default=0, help="skip this many of the smallest first")
     parser.add_argument("--arms", type=json.loads, default=ARMS, help="JSON: arm name -> InferenceConfig changes")
     parser.add_argument("--train-s", type=float, default=TRAIN_S, help="test-time training per task, seconds")
     parser.add_argument("--output-dir", default="outputs/candidates")
@@ -49,13 +50,14 @@ def main() -> None:
     from arc24_lib.inference.records import PREDICTIONS_FILE
     from arc24_lib.inference.scoring import score_predictions
     from arc24_lib.models import load_tokenizer
-    from arc24_lib.partitions import smallest_tasks
+    from arc24_lib.partitions import smallest_tasks, subset_by_ids
     from arc24_lib.solve import planned_answer_tokens, task_metrics
     from arc24_lib.task_format import TaskFormat
     from arc24_lib.test_time import TestTimeConfig, fine_tune_at_test_time
 
     output_dir = Path(args.output_dir)
-    tasks = smallest_tasks(get_dataset(args.dataset), args.n_tasks)
+    ranked = smallest_tasks(get_dataset(args.dataset), args.from_rank + args.n_tasks)
+    tasks = subset_by_ids(ranked, ranked.task_ids[args.from_rank:])
     test_time = TestTimeConfig(output_dir=str(output_dir / "adapters"), time_budget_s=args.train_s, device="cpu")
     task_format = TaskFormat()  # both stages'
     results_path = output_dir / "results.jsonl"
