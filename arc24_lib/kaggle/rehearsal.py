@@ -43,7 +43,7 @@ SCENARIOS = {"clean": ("", True), "crash_and_deadline": ("crash={first}", True),
              "broken_wheelhouse": ("", False), "no_gpu": ("", False)}
 BROKEN_WHEEL = "transformers"  # the wheel the broken wheelhouse lacks
 # the time model of vLLM on this CPU: 0.047 s an answer token measured (20270e3b, two test inputs, four predictions
-# each and their scoring, 99 s), engine starts 33-42 s; a LoRA step at these short prompts takes seconds
+# each and their scoring, 99 s), engine starts 33-44 s; a LoRA step at these short prompts takes seconds
 REHEARSAL_PACE = {"seconds_per_step": 3.0, "seconds_per_answer_token": 0.05, "startup_s": 40.0}
 
 
