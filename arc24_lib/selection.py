@@ -38,7 +38,7 @@ def rank_candidates(records: Iterable[dict[str, Any]], scores: dict[GridKey, flo
 
     With `scores` (augmented scoring), the scored grids come first, best score first, then the
     rest by count. A score is a product of experts: the grid's log-probability under each
-    augmented prompt, averaged over the prompts that fit. On fixed candidates of the 36 smallest
+    augmented prompt, averaged over the prompts that fit. On fixed candidates of the 60 smallest
     training tasks, scores alone submitted the right grid more often than scores and votes in turn
     (bench/selection.py, issue 34).
     """

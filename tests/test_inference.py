@@ -149,7 +149,9 @@ def test_augmented_scoring_is_a_stage_after_airv_writes_scores_once_and_ranks_by
     scores = read_scores(tmp_path / "scores.jsonl")
     assert set(scores) == {(t.task_id, i) for t in tasks for i in range(len(t.test))}
     assert all(len(grids) == 3 for grids in scores.values())
-    assert all(json.loads(line)["n_prompts"] == 4 for line in lines)
+    for line in map(json.loads, lines):  # each prompt's log-probability is kept, and the score is their mean
+        assert line["n_prompts"] == len(line["logprobs"]) == 4 and all(lp < 0 for lp in line["logprobs"])
+        assert line["score"] == pytest.approx(sum(line["logprobs"]) / 4)
     infer(hidden(tasks), config, task_format, backend=ThreeMinds())  # a rerun scores nothing again
     assert (tmp_path / "scores.jsonl").read_text().splitlines() == lines
     outputs = vote_and_report(tasks, path, tmp_path / "report")

@@ -63,14 +63,14 @@ def score_task(task: Task, records: list[dict[str, Any]], backend: Backend, adap
         items = scoring_prompts(task, test_index, candidates, augmentations, encoder, prompt_version, tokenizer,
                                 max_seq_len - 1)
         logprobs = backend.score([prompt for _, prompt, _ in items], [answer for _, _, answer in items], adapter)
-        totals, counts = np.zeros(len(candidates)), np.zeros(len(candidates), dtype=int)
+        experts: list[list[float]] = [[] for _ in candidates]  # per candidate, its log-probability per prompt
         for (index, _, _), logprob in zip(items, logprobs, strict=True):
-            totals[index] += logprob
-            counts[index] += 1
-        for index, grid in enumerate(candidates):
-            if counts[index]:
+            experts[index].append(float(logprob))
+        for grid, expert_logprobs in zip(candidates, experts, strict=True):
+            if expert_logprobs:  # each prompt's log-probability kept, so other combinations can be replayed
                 results.append({"task_id": task.task_id, "test_index": test_index, "grid": [list(r) for r in grid],
-                                "score": float(totals[index] / counts[index]), "n_prompts": int(counts[index])})
+                                "score": float(np.mean(expert_logprobs)), "n_prompts": len(expert_logprobs),
+                                "logprobs": expert_logprobs})
     return results
 
 
