@@ -24,7 +24,8 @@ from typing import Any
 import numpy as np
 
 ARMS = ("greedy", "dfs6", "dfs", "sampling")
-SETS = {"dev (ranks 1-24)": (0, 24), "dev2 (ranks 25-36)": (24, 36), "dev3 (ranks 37-48)": (36, 48)}
+SETS = {"dev (ranks 1-24)": (0, 24), "dev2 (ranks 25-36)": (24, 36), "dev3 (ranks 37-48)": (36, 48),
+        "dev4 (ranks 49-60)": (48, 60)}
 FRESH = 16  # fresh augmentations scored; a K-augmentation selector uses the first K
 MAX_CANDIDATES = 16  # most-voted candidates scored per test input
 N_ATTEMPTS = 2
@@ -196,15 +197,6 @@ def poe(t: TestInput, kind: str, k: int | None, per_token: bool) -> np.ndarray:
     return _mean(logprobs / tokens if per_token else logprobs)
 
 
-def worst_expert(t: TestInput, kind: str) -> np.ndarray:
-    """Each candidate's lowest log-probability over the augmentations of `kind` that fit; -inf for none."""
-    logprobs = t.raw[kind][0]
-    fits = np.any(~np.isnan(logprobs), axis=1)
-    if not fits.any():
-        return np.full(len(t.grids), -np.inf)
-    return np.where(fits, np.nanmin(np.where(fits[:, None], logprobs, 0.0), axis=1), -np.inf)
-
-
 def by_score(t: TestInput, score: np.ndarray) -> list[int]:
     """Candidates by score, best first; ties keep the vote order."""
     return sorted(range(len(t.grids)), key=lambda i: (-score[i], i))
@@ -282,9 +274,6 @@ def selectors() -> dict[str, tuple[Callable[[TestInput], list[int]], dict[str, i
         "today (airv scores x votes in turn)": (today, {"airv": None}),
         "poe airv, grid": (lambda t: by_score(t, poe(t, "airv", None, False)), {"airv": None}),
         "poe airv, per token": (lambda t: by_score(t, poe(t, "airv", None, True)), {"airv": None}),
-        "worst airv expert": (lambda t: by_score(t, worst_expert(t, "airv")), {"airv": None}),
-        "poe airv + 0.5 x worst expert": (lambda t: by_score(t, poe(t, "airv", None, False)
-                                                             + 0.5 * worst_expert(t, "airv")), {"airv": None}),
         "poe airv, the 8 most voted scored": (lambda t: by_score(t, top(poe(t, "airv", None, False), 8)),
                                               {"airv": None}),
         "poe airv + log votes": (lambda t: by_score(t, poe(t, "airv", None, False) + np.log(t.counts)),
