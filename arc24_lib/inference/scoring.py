@@ -1,7 +1,8 @@
 """Augmented scoring, the stage after AIRV: the log-probability of each candidate grid of a test
 input, averaged over every augmented prompt AIRV used for it (a product of experts, as the 2024
 winners scored). Selection then submits the grids the model finds most likely from all points of
-view, not the ones it wrote most often (I3)."""
+view, not the ones it wrote most often (I3). scores.jsonl keeps each prompt's log-probability beside
+their mean, so another way of combining them can be replayed on a run's own candidates."""
 
 from __future__ import annotations
 
