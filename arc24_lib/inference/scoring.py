@@ -68,7 +68,7 @@ def score_task(task: Task, records: list[dict[str, Any]], backend: Backend, adap
         for (index, _, _), logprob in zip(items, logprobs, strict=True):
             experts[index].append(float(logprob))
         for grid, expert_logprobs in zip(candidates, experts, strict=True):
-            if expert_logprobs:  # each prompt's log-probability kept, so other combinations can be replayed
+            if expert_logprobs:
                 results.append({"task_id": task.task_id, "test_index": test_index, "grid": [list(r) for r in grid],
                                 "score": float(np.mean(expert_logprobs)), "n_prompts": len(expert_logprobs),
                                 "logprobs": expert_logprobs})
